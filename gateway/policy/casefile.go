@@ -16,14 +16,14 @@ import (
 // code) the split must produce. Amounts stay text until Inputs, so a malformed amount is
 // reported in the same order as Split reports bad values.
 type Case struct {
-	File         string            `json:"-"`
-	Name         string            `json:"name"`
-	Policy       string            `json:"policy"`
-	Person       CasePerson        `json:"person"`
-	Visit        CaseVisit         `json:"visit"`
-	Accumulators map[string]string `json:"accumulators"`
-	Lines        []CaseLine        `json:"lines"`
-	Expect       Expect            `json:"expect"`
+	File         string                `json:"-"`
+	Name         string                `json:"name"`
+	Policy       string                `json:"policy"`
+	Person       CasePerson            `json:"person"`
+	Visit        CaseVisit             `json:"visit"`
+	Accumulators map[string]CaseAmount `json:"accumulators"`
+	Lines        []CaseLine            `json:"lines"`
+	Expect       Expect                `json:"expect"`
 }
 
 type CasePerson struct {
@@ -31,7 +31,7 @@ type CasePerson struct {
 	Status         string         `json:"status"`
 	Categories     []CaseCategory `json:"categories"`
 	Flags          []string       `json:"flags"`
-	AccountBalance *string        `json:"account_balance"`
+	AccountBalance *CaseAmount    `json:"account_balance"`
 }
 
 type CaseCategory struct {
@@ -52,10 +52,27 @@ type CaseVisit struct {
 }
 
 type CaseLine struct {
-	Code    string  `json:"code"`
-	Class   string  `json:"class"`
-	Amount  string  `json:"amount"`
-	Ceiling *string `json:"ceiling"`
+	Code    string      `json:"code"`
+	Class   string      `json:"class"`
+	Amount  CaseAmount  `json:"amount"`
+	Ceiling *CaseAmount `json:"ceiling"`
+}
+
+// CaseAmount is an amount as written in a case file: SPEC.md writes amounts as strings, but
+// a JSON number is read too, by its literal text (never through a float64).
+type CaseAmount string
+
+func (a *CaseAmount) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = CaseAmount(s)
+		return nil
+	}
+	*a = CaseAmount(b)
+	return nil
 }
 
 // Expect is what a case must produce: Error alone, or the figures of SPEC.md §5.
@@ -113,7 +130,7 @@ func (c *Case) Inputs() (Person, Visit, Accumulators, []Line, error) {
 	}
 	lines := make([]Line, len(c.Lines))
 	for i, l := range c.Lines {
-		amount, err := ParseAmount(lineField(i, "amount"), l.Amount)
+		amount, err := ParseAmount(lineField(i, "amount"), string(l.Amount))
 		if err != nil {
 			return fail(err)
 		}
@@ -122,7 +139,7 @@ func (c *Case) Inputs() (Person, Visit, Accumulators, []Line, error) {
 		}
 		lines[i] = Line{Code: l.Code, Class: l.Class, Amount: amount}
 		if l.Ceiling != nil {
-			ceiling, err := ParseAmount(lineField(i, "ceiling"), *l.Ceiling)
+			ceiling, err := ParseAmount(lineField(i, "ceiling"), string(*l.Ceiling))
 			if err != nil {
 				return fail(err)
 			}
@@ -131,14 +148,14 @@ func (c *Case) Inputs() (Person, Visit, Accumulators, []Line, error) {
 	}
 	acc := make(Accumulators, len(c.Accumulators))
 	for _, key := range sortedKeys(c.Accumulators) {
-		v, err := ParseAmount("accumulators["+key+"]", c.Accumulators[key])
+		v, err := ParseAmount("accumulators["+key+"]", string(c.Accumulators[key]))
 		if err != nil {
 			return fail(err)
 		}
 		acc[key] = v
 	}
 	if c.Person.AccountBalance != nil {
-		v, err := ParseAmount("person.account_balance", *c.Person.AccountBalance)
+		v, err := ParseAmount("person.account_balance", string(*c.Person.AccountBalance))
 		if err != nil {
 			return fail(err)
 		}

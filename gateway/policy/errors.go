@@ -49,6 +49,12 @@ var (
 	ErrInvalidVisit   error = &InputError{Code: CodeInvalidVisit}
 )
 
+// at names the field of an error made without one.
+func (e *InputError) at(field string) *InputError {
+	e.Field = field
+	return e
+}
+
 func inputErr(code Code, field, format string, args ...any) *InputError {
 	return &InputError{Code: code, Field: field, Reason: fmt.Sprintf(format, args...)}
 }

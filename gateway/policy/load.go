@@ -115,11 +115,13 @@ func (l *loader) policy(n *yaml.Node) *Policy {
 	return p
 }
 
-var identifier = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+// identifier is what fund ids, pool names, categories and flags may be: pool and fund names
+// are joined with "." into accumulator keys, so they must not hold one.
+var identifier = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 func (l *loader) stage(n *yaml.Node, path string) Stage {
 	s := Stage{Kind: KindPool}
-	var pools, maxShare, covers *yaml.Node
+	kindOnly := map[string]*yaml.Node{} // fields that belong to one kind, checked once the kind is known
 	seen := l.fields(n, path, map[string]func(*yaml.Node, string){
 		"fund": func(v *yaml.Node, path string) { s.Fund = l.ident(v, path) },
 		"kind": func(v *yaml.Node, path string) {
@@ -131,22 +133,25 @@ func (l *loader) stage(n *yaml.Node, path string) Stage {
 			}
 		},
 		"when":       func(v *yaml.Node, path string) { s.When = l.condition(v, path) },
-		"pools":      func(v *yaml.Node, _ string) { pools = v },
-		"categories": func(v *yaml.Node, path string) { s.Categories = l.idents(v, path) },
-		"max_share":  func(v *yaml.Node, _ string) { maxShare = v },
-		"covers":     func(v *yaml.Node, _ string) { covers = v },
+		"pools":      func(v *yaml.Node, _ string) { kindOnly["pools"] = v },
+		"categories": func(v *yaml.Node, _ string) { kindOnly["categories"] = v },
+		"max_share":  func(v *yaml.Node, _ string) { kindOnly["max_share"] = v },
+		"covers":     func(v *yaml.Node, _ string) { kindOnly["covers"] = v },
 	})
 	l.require(n, path, seen, "fund")
-	// The fields a stage needs depend on its kind, so they are checked once the kind is known.
-	only := map[StageKind][]string{
+	fieldsOf := map[StageKind][]string{
 		KindPool:            {"pools", "categories"},
 		KindHospitalCeiling: {"max_share"},
 		KindAccount:         {"covers"},
 	}
-	for _, key := range []string{"pools", "categories", "max_share", "covers"} {
-		if seen[key] && !slices.Contains(only[s.Kind], key) {
-			l.fail(n, join(path, key), "not a field of a %s stage", s.Kind)
+	for _, key := range sortedKeys(kindOnly) {
+		if !slices.Contains(fieldsOf[s.Kind], key) {
+			l.fail(kindOnly[key], join(path, key), "not a field of a %s stage", s.Kind)
 		}
+	}
+	pools, maxShare, covers := kindOnly["pools"], kindOnly["max_share"], kindOnly["covers"]
+	if c := kindOnly["categories"]; c != nil && s.Kind == KindPool {
+		s.Categories = l.idents(c, join(path, "categories"))
 	}
 	switch s.Kind {
 	case KindPool:
@@ -333,7 +338,7 @@ func (l *loader) amount(n *yaml.Node, path string) fen {
 		l.fail(n, path, "%q is not an amount (plain yuan, at most two decimals, not negative)", s)
 		return 0
 	}
-	f, _ := toFen(path, d)
+	f, _ := toFen(d)
 	return f
 }
 
@@ -360,7 +365,7 @@ func (l *loader) medType(n *yaml.Node, path string) string {
 func (l *loader) ident(n *yaml.Node, path string) string {
 	s := l.text(n, path)
 	if !identifier.MatchString(s) {
-		l.fail(n, path, "%q is not an identifier (lower case letters, digits and _)", s)
+		l.fail(n, path, "%q is not an identifier (letters, digits, _ and -)", s)
 	}
 	return s
 }

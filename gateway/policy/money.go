@@ -37,8 +37,8 @@ func ParseAmount(field, s string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, inputErr(CodeInvalidAmount, field, "%q is not a decimal amount", s)
 	}
-	if _, err := toFen(field, d); err != nil {
-		return decimal.Decimal{}, err
+	if _, err := toFen(d); err != nil {
+		return decimal.Decimal{}, err.at(field)
 	}
 	return d, nil
 }
@@ -63,13 +63,14 @@ func allDigits(s string) bool {
 }
 
 // toFen converts an amount to fen, refusing negative values, fractions of a fen and values
-// above maxAmount. It does not allocate for ordinary amounts, which matters on the hot path.
-func toFen(field string, d decimal.Decimal) (fen, error) {
+// above maxAmount. It does not allocate for ordinary amounts, which matters on the hot path;
+// the caller names the field on the error (InputError.at), so no name is built in vain.
+func toFen(d decimal.Decimal) (fen, *InputError) {
 	if d.Sign() < 0 {
-		return 0, inputErr(CodeInvalidAmount, field, "%s is negative", d.String())
+		return 0, inputErr(CodeInvalidAmount, "", "%s is negative", d.String())
 	}
 	if d.NumDigits() > 18 { // the coefficient may not fit an int64: certainly too large or too precise
-		return 0, tooLargeOrFine(field, d)
+		return 0, tooLargeOrFine(d)
 	}
 	coef, exp := d.CoefficientInt64(), d.Exponent()
 	var v int64
@@ -77,36 +78,36 @@ func toFen(field string, d decimal.Decimal) (fen, error) {
 	case exp >= -2:
 		shift := int(exp) + 2
 		if shift > 14 {
-			return 0, tooLargeOrFine(field, d)
+			return 0, tooLargeOrFine(d)
 		}
 		p := pow10[shift]
 		if coef > int64(maxAmount)/p {
-			return 0, tooLargeOrFine(field, d)
+			return 0, tooLargeOrFine(d)
 		}
 		v = coef * p
 	default:
 		drop := -int(exp) - 2
 		if drop > 18 {
-			return 0, tooLargeOrFine(field, d)
+			return 0, tooLargeOrFine(d)
 		}
 		p := pow10[drop]
 		if coef%p != 0 {
-			return 0, inputErr(CodeInvalidAmount, field, "%s has more than two decimals", d.String())
+			return 0, inputErr(CodeInvalidAmount, "", "%s has more than two decimals", d.String())
 		}
 		v = coef / p
 	}
 	if fen(v) > maxAmount {
-		return 0, tooLargeOrFine(field, d)
+		return 0, tooLargeOrFine(d)
 	}
 	return fen(v), nil
 }
 
 // tooLargeOrFine names the right failure for an amount outside the cheap path.
-func tooLargeOrFine(field string, d decimal.Decimal) error {
+func tooLargeOrFine(d decimal.Decimal) *InputError {
 	if !d.Mul(decimalHundred).IsInteger() {
-		return inputErr(CodeInvalidAmount, field, "%s has more than two decimals", d.String())
+		return inputErr(CodeInvalidAmount, "", "%s has more than two decimals", d.String())
 	}
-	return inputErr(CodeInvalidAmount, field, "%s is above the limit of %s", d.String(), maxAmountDecimal.StringFixed(2))
+	return inputErr(CodeInvalidAmount, "", "%s is above the limit of %s", d.String(), maxAmountDecimal.StringFixed(2))
 }
 
 var pow10 = [19]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}

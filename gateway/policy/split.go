@@ -36,9 +36,9 @@ type splitter struct {
 
 	total, excluded, overlimit, preselfpay, scope fen
 
-	burden                                   fen // R, the remaining policy-scope burden
+	burden                                      fen // R, the remaining policy-scope burden
 	preselfpayLeft, overlimitLeft, excludedLeft fen // what the account may still pay of each
-	balance                                  fen // personal account left
+	balance                                     fen // personal account left
 
 	acc, delta []fen // by policy slot (Policy.keys)
 	hospital   fen
@@ -68,9 +68,9 @@ func (s *splitter) read(acc Accumulators, lines []Line) error {
 	if err := s.readAccumulators(acc); err != nil {
 		return err
 	}
-	balance, err := toFen("person.account_balance", s.person.AccountBalance)
+	balance, err := toFen(s.person.AccountBalance)
 	if err != nil {
-		return err
+		return err.at("person.account_balance")
 	}
 	s.balance = balance
 	s.burden = s.scope
@@ -80,18 +80,18 @@ func (s *splitter) read(acc Accumulators, lines []Line) error {
 
 // line classifies one line (SPEC.md §3) and adds it to the bill totals.
 func (s *splitter) line(i int, l *Line) error {
-	amount, err := toFen(lineField(i, "amount"), l.Amount)
-	if err != nil {
-		return err
+	amount, bad := toFen(l.Amount)
+	if bad != nil {
+		return bad.at(lineField(i, "amount"))
 	}
 	if err := checkClass(i, l.Class); err != nil {
 		return err
 	}
 	var over fen
 	if l.Ceiling.Valid {
-		ceiling, err := toFen(lineField(i, "ceiling"), l.Ceiling.Decimal)
-		if err != nil {
-			return err
+		ceiling, bad := toFen(l.Ceiling.Decimal)
+		if bad != nil {
+			return bad.at(lineField(i, "ceiling"))
 		}
 		over = max(0, amount-ceiling)
 	}
@@ -151,7 +151,7 @@ func lineField(i int, name string) string { return fmt.Sprintf("lines[%d].%s", i
 // readAccumulators checks every value and loads the ones the policy uses into slots.
 func (s *splitter) readAccumulators(acc Accumulators) error {
 	for _, v := range acc {
-		if _, err := toFen("", v); err != nil {
+		if _, bad := toFen(v); bad != nil {
 			return firstBadAccumulator(acc)
 		}
 	}
@@ -159,7 +159,7 @@ func (s *splitter) readAccumulators(acc Accumulators) error {
 	s.acc, s.delta = s.acc[:len(s.p.keys)], s.acc[len(s.p.keys):]
 	for i, key := range s.p.keys {
 		if v, ok := acc[key]; ok {
-			s.acc[i], _ = toFen("", v)
+			s.acc[i], _ = toFen(v)
 		}
 	}
 	return nil
@@ -170,8 +170,8 @@ func (s *splitter) readAccumulators(acc Accumulators) error {
 func firstBadAccumulator(acc Accumulators) error {
 	keys := sortedKeys(acc)
 	for _, key := range keys {
-		if _, err := toFen("accumulators["+key+"]", acc[key]); err != nil {
-			return err
+		if _, bad := toFen(acc[key]); bad != nil {
+			return bad.at("accumulators[" + key + "]")
 		}
 	}
 	return nil
