@@ -263,12 +263,20 @@ type outcome struct {
 	raw, pay      fen
 }
 
-// evaluate resolves the pool's parameters for one candidate and computes what it would pay.
-func (s *splitter) evaluate(pool *Pool, category string, hasCandidate bool) (outcome, error) {
-	th, rt, cp := pool.Threshold, pool.Ratio, pool.Cap
-	r, err := atLevel(s, rt)
+// params are a pool's parameters after the rules that match one candidate (SPEC.md §4.2).
+type params struct {
+	thresholdKind ThresholdKind
+	threshold     fen // at the visit's level
+	ratio         ratio
+	cap           Cap
+}
+
+// resolve applies every matching rule, in order, to the pool's base parameters.
+func (s *splitter) resolve(pool *Pool, category string, hasCandidate bool) (params, error) {
+	th, cp := pool.Threshold, pool.Cap
+	r, err := atLevel(s, pool.Ratio)
 	if err != nil {
-		return outcome{}, err
+		return params{}, err
 	}
 	for i := range pool.Rules {
 		rule := &pool.Rules[i]
@@ -280,7 +288,7 @@ func (s *splitter) evaluate(pool *Pool, category string, hasCandidate bool) (out
 		}
 		if rule.Ratio != nil {
 			if r, err = atLevel(s, *rule.Ratio); err != nil {
-				return outcome{}, err
+				return params{}, err
 			}
 		}
 		if rule.Cap != nil {
@@ -290,18 +298,28 @@ func (s *splitter) evaluate(pool *Pool, category string, hasCandidate bool) (out
 			r += *rule.RatioDelta
 		}
 	}
-	o := outcome{category: category, thresholdKind: th.Kind, ratio: r.clamp(), capped: cp.Set, cap: cp.Amount}
+	pr := params{thresholdKind: th.Kind, ratio: r.clamp(), cap: cp}
 	if th.Kind != "" {
-		if o.threshold, err = atLevel(s, th.Amount); err != nil {
-			return outcome{}, err
+		if pr.threshold, err = atLevel(s, th.Amount); err != nil {
+			return params{}, err
 		}
 	}
-	switch th.Kind {
+	return pr, nil
+}
+
+// evaluate computes what the pool would pay for one candidate.
+func (s *splitter) evaluate(pool *Pool, category string, hasCandidate bool) (outcome, error) {
+	pr, err := s.resolve(pool, category, hasCandidate)
+	if err != nil {
+		return outcome{}, err
+	}
+	o := outcome{category: category, thresholdKind: pr.thresholdKind, threshold: pr.threshold, ratio: pr.ratio, capped: pr.cap.Set, cap: pr.cap.Amount}
+	switch pr.thresholdKind {
 	case Annual:
-		need := max(0, o.threshold-s.acc[pool.thresholdSlot])
+		need := max(0, pr.threshold-s.acc[pool.thresholdSlot])
 		o.applied = min(s.burden, need)
 	case PerVisit:
-		o.applied = min(s.burden, o.threshold)
+		o.applied = min(s.burden, pr.threshold)
 	}
 	o.raw = mulRound(s.burden-o.applied, o.ratio)
 	o.pay = o.raw
