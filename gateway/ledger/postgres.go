@@ -1,0 +1,377 @@
+package ledger
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/google/uuid"
+	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+	"github.com/shopspring/decimal"
+
+	"onestop/gateway"
+	"onestop/gateway/policy"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Postgres is the ledger on Postgres. Money columns are numeric(14,2); the person's year is
+// serialised by a transaction-scoped advisory lock, so two counters settling one person at
+// once see each other's accumulators.
+type Postgres struct {
+	pool *pgxpool.Pool
+}
+
+var _ gateway.Ledger = (*Postgres)(nil)
+
+// Connect opens a pool whose connections read and write numeric columns as decimal.Decimal
+// (github.com/jackc/pgx-shopspring-decimal). configure, when not nil, may change the
+// config first (pool size, search_path for tests).
+func Connect(ctx context.Context, url string, configure func(*pgxpool.Config)) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres url: %w", err)
+	}
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		pgxdecimal.Register(conn.TypeMap())
+		return nil
+	}
+	if configure != nil {
+		configure(cfg)
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// NewPostgres uses a pool from Connect; Migrate must have run on its database.
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
+
+// Migrate applies the embedded migrations (github.com/jackc/tern), holding tern's advisory
+// lock so several gateways starting at once migrate once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), "schema_version")
+	if err != nil {
+		return err
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return err
+	}
+	return m.Migrate(ctx)
+}
+
+func (l *Postgres) Settle(ctx context.Context, key gateway.SettleKey, split func(gateway.Position) (*gateway.Settlement, error)) (*gateway.Settlement, bool, error) {
+	st, replayed, err := l.settleOnce(ctx, key, split)
+	if isUniqueViolation(err) {
+		// A concurrent request with the same key committed first (it named another person,
+		// or the lock would have ordered us): the retry reads the winner.
+		st, replayed, err = l.settleOnce(ctx, key, split)
+	}
+	return st, replayed, err
+}
+
+func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split func(gateway.Position) (*gateway.Settlement, error)) (*gateway.Settlement, bool, error) {
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, unavailable(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+
+	// One round trip: lock the person's year, look the key up, read the position.
+	b := &pgx.Batch{}
+	b.Queue(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey(key.PersonKey, key.Year))
+	var existingID, existingHash string
+	b.Queue(`select id::text, request_hash from settlements where institution_id = $1 and request_id = $2`,
+		key.InstitutionID, key.RequestID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&existingID, &existingHash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	var pos gateway.Position
+	queuePosition(b, &pos, key.PersonKey, key.Year, key.AccountSince)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, false, unavailable(err)
+	}
+	if existingID != "" {
+		if existingHash != key.RequestHash {
+			return nil, false, gateway.Errorf(gateway.ErrIdempotencyConflict, "request_id",
+				"request %q of institution %s was settled with different content", key.RequestID, key.InstitutionID)
+		}
+		st, err := l.get(ctx, tx, existingID)
+		return st, true, err
+	}
+
+	st, err := split(pos)
+	if err != nil {
+		return nil, false, err
+	}
+	st.ID = uuid.Must(uuid.NewV7()).String()
+	st.RequestHash = key.RequestHash
+	st.SettledAt = now()
+	if err := insertSettlement(ctx, tx, st); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, commitFailed(err)
+	}
+	return st, false, nil
+}
+
+func insertSettlement(ctx context.Context, tx pgx.Tx, st *gateway.Settlement) error {
+	receipt, err := json.Marshal(st.Receipt)
+	if err != nil {
+		return gateway.Internal(err)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`insert into settlements (id, institution_id, request_id, request_hash, person_key, year, settle_date,
+		med_type, settled_at, total, policy_scope, fund_total, hospital, account, cash, receipt)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		st.ID, st.InstitutionID, st.RequestID, st.RequestHash, st.PersonKey, st.Year, st.Receipt.SettleDate.String(),
+		st.Receipt.MedType, st.SettledAt, st.Total, st.PolicyScope, st.FundTotal, st.Hospital, st.Account, st.Cash, receipt)
+	for i, p := range st.Payments {
+		b.Queue(`insert into fund_payments (settlement_id, seq, fund, fund_code, pool, category, amount, threshold_applied, ratio)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			st.ID, i, p.Fund, p.FundCode, p.Pool, p.Category, p.Amount, p.ThresholdApplied, p.Ratio)
+	}
+	for k, v := range st.Deltas {
+		b.Queue(`insert into settlement_deltas (settlement_id, key, amount) values ($1, $2, $3)`, st.ID, k, v)
+		b.Queue(`insert into accumulators (person_key, year, key, amount) values ($1, $2, $3, $4)
+			on conflict (person_key, year, key) do update set amount = accumulators.amount + excluded.amount`,
+			st.PersonKey, st.Year, k, v)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if isUniqueViolation(err) {
+			return err
+		}
+		return unavailable(err)
+	}
+	return nil
+}
+
+// queuePosition reads the accumulators and the account spent since a moment: account
+// payments settled after it, less those cancelled after it.
+func queuePosition(b *pgx.Batch, pos *gateway.Position, personKey string, year int, since time.Time) {
+	pos.Accumulators = policy.Accumulators{}
+	b.Queue(`select key, amount from accumulators where person_key = $1 and year = $2`, personKey, year).Query(func(rows pgx.Rows) error {
+		var key string
+		var amount decimal.Decimal
+		_, err := pgx.ForEachRow(rows, []any{&key, &amount}, func() error {
+			if !amount.IsZero() {
+				pos.Accumulators[key] = amount
+			}
+			return nil
+		})
+		return err
+	})
+	b.Queue(`select coalesce(sum(account) filter (where settled_at > $2), 0) - coalesce(sum(account) filter (where cancelled_at > $2), 0)
+		from settlements where person_key = $1 and (settled_at > $2 or cancelled_at > $2)`, personKey, since).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&pos.AccountSpent)
+	})
+}
+
+func (l *Postgres) Position(ctx context.Context, personKey string, year int, accountSince time.Time) (gateway.Position, error) {
+	var pos gateway.Position
+	b := &pgx.Batch{}
+	queuePosition(b, &pos, personKey, year, accountSince)
+	if err := l.pool.SendBatch(ctx, b).Close(); err != nil {
+		return gateway.Position{}, unavailable(err)
+	}
+	return pos, nil
+}
+
+func (l *Postgres) Get(ctx context.Context, institutionID, settlementID string) (*gateway.Settlement, error) {
+	if _, err := uuid.Parse(settlementID); err != nil {
+		return nil, notFound(settlementID)
+	}
+	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	st, err := l.get(ctx, tx, settlementID)
+	if err != nil {
+		return nil, err
+	}
+	if st.InstitutionID != institutionID {
+		return nil, wrongInstitution()
+	}
+	return st, nil
+}
+
+// get reads a whole settlement: the row, its payments, deltas and cancellation.
+func (l *Postgres) get(ctx context.Context, tx pgx.Tx, id string) (*gateway.Settlement, error) {
+	st := &gateway.Settlement{ID: id, Deltas: policy.Accumulators{}}
+	var receipt []byte
+	var cancelledAt *time.Time
+	var cancel struct {
+		requestID, reason *string
+		at                *time.Time
+	}
+	b := &pgx.Batch{}
+	b.Queue(`select s.institution_id, s.request_id, s.request_hash, s.person_key, s.year, s.settled_at, s.total,
+		s.policy_scope, s.fund_total, s.hospital, s.account, s.cash, s.receipt, s.cancelled_at,
+		c.request_id, c.reason, c.cancelled_at
+		from settlements s left join cancellations c on c.settlement_id = s.id where s.id = $1`, id).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&st.InstitutionID, &st.RequestID, &st.RequestHash, &st.PersonKey, &st.Year, &st.SettledAt,
+			&st.Total, &st.PolicyScope, &st.FundTotal, &st.Hospital, &st.Account, &st.Cash, &receipt, &cancelledAt,
+			&cancel.requestID, &cancel.reason, &cancel.at)
+	})
+	b.Queue(`select fund, fund_code, pool, category, amount, threshold_applied, ratio from fund_payments
+		where settlement_id = $1 order by seq`, id).Query(func(rows pgx.Rows) error {
+		var p gateway.FundPayment
+		_, err := pgx.ForEachRow(rows, []any{&p.Fund, &p.FundCode, &p.Pool, &p.Category, &p.Amount, &p.ThresholdApplied, &p.Ratio}, func() error {
+			st.Payments = append(st.Payments, p)
+			return nil
+		})
+		return err
+	})
+	b.Queue(`select key, amount from settlement_deltas where settlement_id = $1`, id).Query(func(rows pgx.Rows) error {
+		var k string
+		var v decimal.Decimal
+		_, err := pgx.ForEachRow(rows, []any{&k, &v}, func() error {
+			st.Deltas[k] = v
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, notFound(id)
+		}
+		return nil, unavailable(err)
+	}
+	if err := json.Unmarshal(receipt, &st.Receipt); err != nil {
+		return nil, gateway.Internal(fmt.Errorf("settlement %s: receipt: %w", id, err))
+	}
+	st.State = gateway.StateSettled
+	if cancelledAt != nil {
+		st.State, st.CancelledAt = gateway.StateCancelled, cancelledAt.UTC()
+		st.Cancellation = &gateway.Cancellation{RequestID: deref(cancel.requestID), Reason: deref(cancel.reason), CancelledAt: cancelledAt.UTC()}
+	}
+	st.SettledAt = st.SettledAt.UTC()
+	return st, nil
+}
+
+func (l *Postgres) Cancel(ctx context.Context, c gateway.CancelKey) (*gateway.Settlement, bool, error) {
+	st, replayed, err := l.cancelOnce(ctx, c)
+	if isUniqueViolation(err) {
+		st, replayed, err = l.cancelOnce(ctx, c)
+	}
+	return st, replayed, err
+}
+
+func (l *Postgres) cancelOnce(ctx context.Context, c gateway.CancelKey) (*gateway.Settlement, bool, error) {
+	if _, err := uuid.Parse(c.SettlementID); err != nil {
+		return nil, false, notFound(c.SettlementID)
+	}
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, unavailable(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+
+	var inst, personKey string
+	var year int
+	var cancelled bool
+	err = tx.QueryRow(ctx, `select institution_id, person_key, year, cancelled_at is not null from settlements where id = $1 for update`,
+		c.SettlementID).Scan(&inst, &personKey, &year, &cancelled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, notFound(c.SettlementID)
+	}
+	if err != nil {
+		return nil, false, unavailable(err)
+	}
+	if inst != c.InstitutionID {
+		return nil, false, wrongInstitution()
+	}
+	var priorSettlement string
+	err = tx.QueryRow(ctx, `select settlement_id::text from cancellations where institution_id = $1 and request_id = $2`,
+		c.InstitutionID, c.RequestID).Scan(&priorSettlement)
+	switch {
+	case err == nil && priorSettlement == c.SettlementID:
+		st, err := l.get(ctx, tx, c.SettlementID)
+		return st, true, err
+	case err == nil:
+		return nil, false, gateway.Errorf(gateway.ErrIdempotencyConflict, "request_id",
+			"cancel request %q already cancelled settlement %s", c.RequestID, priorSettlement)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, false, unavailable(err)
+	}
+	if cancelled {
+		return nil, false, gateway.Errorf(gateway.ErrAlreadyCancelled, "settlement_id", "settlement %s is already cancelled", c.SettlementID)
+	}
+
+	at := now()
+	b := &pgx.Batch{}
+	b.Queue(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey(personKey, year))
+	b.Queue(`update settlements set cancelled_at = $2 where id = $1 and cancelled_at is null`, c.SettlementID, at)
+	b.Queue(`insert into cancellations (settlement_id, institution_id, request_id, reason, cancelled_at) values ($1, $2, $3, $4, $5)`,
+		c.SettlementID, c.InstitutionID, c.RequestID, c.Reason, at)
+	b.Queue(`update accumulators a set amount = a.amount - d.amount from settlement_deltas d
+		where d.settlement_id = $1 and a.person_key = $2 and a.year = $3 and a.key = d.key`, c.SettlementID, personKey, year)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if isUniqueViolation(err) {
+			return nil, false, err
+		}
+		return nil, false, unavailable(err)
+	}
+	st, err := l.get(ctx, tx, c.SettlementID)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, commitFailed(err)
+	}
+	return st, false, nil
+}
+
+func lockKey(personKey string, year int) string { return fmt.Sprintf("%s/%d", personKey, year) }
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func unavailable(err error) error {
+	var ge *gateway.Error
+	if errors.As(err, &ge) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &gateway.Error{Kind: gateway.KindUnavailable, Reason: gateway.ReasonLedgerUnavailable, Message: "the ledger is unavailable; retry with the same request_id", Err: err}
+}
+
+// commitFailed: when COMMIT fails the transaction may or may not have committed. The terminal
+// retries with the same request_id, and the idempotency key finds out which.
+func commitFailed(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return unavailable(err) // the server answered: it did not commit
+	}
+	return &gateway.Error{Kind: gateway.KindUnavailable, Reason: gateway.ReasonOutcomeUnknown,
+		Message: "the settlement may or may not have been stored; retry with the same request_id", Err: err}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"onestop/gateway/policy"
+)
+
+// Eligibility finds insured persons by credential.
+type Eligibility interface {
+	// Lookup returns the person a credential names. Errors: ErrPersonNotFound,
+	// ErrEligibilityUnavailable, and INVALID_CREDENTIAL for a malformed credential.
+	Lookup(ctx context.Context, c Credential) (*Person, error)
+}
+
+// Catalog prices items in a treatment region.
+type Catalog interface {
+	// Item returns the catalog entry of code in region, and false when there is none.
+	Item(region, code string) (Item, bool)
+}
+
+// Directory knows the institutions and their terminals.
+type Directory interface {
+	// Authenticate returns the institution and terminal a bearer token belongs to, and false
+	// for an unknown token.
+	Authenticate(token string) (*Institution, string, bool)
+	// Institution returns an institution by id.
+	Institution(id string) (*Institution, bool)
+}
+
+// Ledger stores settlements and the persons' annual accumulators: the source of truth for
+// money. Implementations: gateway/ledger (Postgres, embedded); one conformance suite.
+type Ledger interface {
+	// Settle stores one settlement exactly once per (InstitutionID, RequestID), in one
+	// transaction: it locks the person's year, looks the key up — the same RequestHash
+	// returns the stored settlement with replayed = true and writes nothing, another hash
+	// returns ErrIdempotencyConflict —, reads the position, calls split with it, and stores
+	// the settlement split returns: the row, its fund payments and deltas, and the
+	// accumulators plus the deltas. An error from split is returned as it is and nothing is
+	// written. A commit whose outcome is unknown returns ErrOutcomeUnknown; a retry with the
+	// same key finds the truth. Other storage failures return ErrLedgerUnavailable.
+	Settle(ctx context.Context, key SettleKey, split func(Position) (*Settlement, error)) (s *Settlement, replayed bool, err error)
+
+	// Cancel reverses a settlement once: it marks it cancelled and subtracts exactly its
+	// stored deltas from the accumulators. The same (InstitutionID, RequestID) again returns
+	// the stored result with replayed = true. Errors: ErrSettlementNotFound, WRONG_INSTITUTION
+	// (another institution's settlement), ErrAlreadyCancelled (cancelled by another request),
+	// ErrIdempotencyConflict (the request id cancelled another settlement), and as Settle.
+	Cancel(ctx context.Context, c CancelKey) (s *Settlement, replayed bool, err error)
+
+	// Get returns a settlement. Errors: ErrSettlementNotFound, WRONG_INSTITUTION.
+	Get(ctx context.Context, institutionID, settlementID string) (*Settlement, error)
+
+	// Position reads a person's accumulators for a year and the account payments settled
+	// since a moment, without locking: for PreSettle and GetEligibility.
+	Position(ctx context.Context, personKey string, year int, accountSince time.Time) (Position, error)
+}
+
+// SettleKey names one Settle call.
+type SettleKey struct {
+	InstitutionID string
+	RequestID     string
+	RequestHash   string // of the request as sent; the same key with another hash is a conflict
+	PersonKey     string
+	Year          int
+	AccountSince  time.Time // the snapshot's as-of: account payments after it are spent
+}
+
+// CancelKey names one Cancel call.
+type CancelKey struct {
+	InstitutionID string
+	RequestID     string
+	SettlementID  string
+	Reason        string
+}
+
+// Position is what the ledger knows of a person for a year.
+type Position struct {
+	Accumulators policy.Accumulators
+	// AccountSpent is what the personal account paid since AccountSince, net of the
+	// cancellations since then: the snapshot's balance minus this is what is available.
+	AccountSpent decimal.Decimal
+}

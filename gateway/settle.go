@@ -1,0 +1,357 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"onestop/gateway/policy"
+)
+
+// Service is the settle pipeline. Read it top to bottom: Settle is
+//
+//	1 authenticate (the API layer did: Caller) → 2 validate → 3 identity and eligibility →
+//	4 policy and visit → 5 catalog → 6 ledger transaction around policy.Split → 7 answer.
+//
+// PreSettle is the same without step 6's writes. Every failure is an *Error.
+type Service struct {
+	Directory   Directory
+	Eligibility Eligibility
+	Catalog     Catalog
+	Policies    func() *policy.Set // the current policy set (it may be reloaded)
+	Ledger      Ledger
+	Location    *time.Location   // "today" is taken here; the policy documents' dates are local
+	Now         func() time.Time // time.Now unless a test fixes the clock
+}
+
+// Caller is the authenticated terminal a call comes from.
+type Caller struct {
+	Institution *Institution
+	TerminalID  string
+}
+
+// Settle settles a bill once per (institution, request id); replayed is true when the
+// answer is the one stored for an identical earlier request.
+func (s *Service) Settle(ctx context.Context, caller Caller, req *SettleRequest) (*Settlement, bool, error) {
+	pc, err := s.prepare(ctx, caller, req, true)
+	if err != nil {
+		return nil, false, err
+	}
+	key := SettleKey{
+		InstitutionID: req.InstitutionID,
+		RequestID:     req.RequestID,
+		RequestHash:   req.hash(),
+		PersonKey:     pc.person.Key,
+		Year:          pc.bill.settleDate.Year,
+		AccountSince:  pc.person.AsOf,
+	}
+	st, replayed, err := s.Ledger.Settle(ctx, key, func(pos Position) (*Settlement, error) {
+		return pc.split(pos)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return st, replayed, nil
+}
+
+// PreSettle splits a bill exactly as Settle would now, and writes nothing.
+func (s *Service) PreSettle(ctx context.Context, caller Caller, req *SettleRequest) (*Settlement, error) {
+	pc, err := s.prepare(ctx, caller, req, false)
+	if err != nil {
+		return nil, err
+	}
+	pos, err := s.Ledger.Position(ctx, pc.person.Key, pc.bill.settleDate.Year, pc.person.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pc.split(pos)
+	if err != nil {
+		return nil, err
+	}
+	st.State = StatePreSettled
+	return st, nil
+}
+
+// Cancel reverses a settlement of the caller's institution (结算撤销).
+func (s *Service) Cancel(ctx context.Context, caller Caller, c CancelKey) (*Settlement, bool, error) {
+	if err := checkRequestID(c.RequestID); err != nil {
+		return nil, false, err
+	}
+	if err := authorize(caller, c.InstitutionID); err != nil {
+		return nil, false, err
+	}
+	if c.SettlementID == "" {
+		return nil, false, invalid(ReasonInvalidArgument, "settlement_id", "required")
+	}
+	if len(c.Reason) > 256 {
+		return nil, false, invalid(ReasonInvalidArgument, "reason", "at most 256 bytes")
+	}
+	return s.Ledger.Cancel(ctx, c)
+}
+
+// GetSettlement returns a settlement of the caller's institution.
+func (s *Service) GetSettlement(ctx context.Context, caller Caller, institutionID, settlementID string) (*Settlement, error) {
+	if err := authorize(caller, institutionID); err != nil {
+		return nil, err
+	}
+	if settlementID == "" {
+		return nil, invalid(ReasonInvalidArgument, "settlement_id", "required")
+	}
+	return s.Ledger.Get(ctx, institutionID, settlementID)
+}
+
+// prepared is a bill that passed steps 2–5: what split needs besides the ledger's position.
+type prepared struct {
+	bill   *bill
+	inst   *Institution
+	person *Person
+	policy *policy.Policy
+	visit  policy.Visit
+	lines  []policy.Line
+	items  []Item
+}
+
+func (s *Service) prepare(ctx context.Context, caller Caller, req *SettleRequest, storing bool) (*prepared, error) {
+	// 2 validate: the request on its own, and that the terminal may act for the institution.
+	b, err := validate(req, today(s.now(), s.Location), storing)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(caller, req.InstitutionID); err != nil {
+		return nil, err
+	}
+	inst := caller.Institution
+
+	// 3 identity and eligibility.
+	person, err := s.person(ctx, req.Credential)
+	if err != nil {
+		return nil, err
+	}
+
+	// 4 the insured region's policy for the year, and the visit as the policy sees it.
+	p, err := s.policyFor(person, b.settleDate)
+	if err != nil {
+		return nil, err
+	}
+	visit := s.visit(inst, person, b)
+	if visit.MedType == policy.Chronic && !chronicRegistered(person, inst.ID) {
+		return nil, &Error{Kind: KindFailedPrecondition, Reason: ReasonChronicNotRegistered, Field: "med_type",
+			Message: "the person has no chronic-care registration at this institution"}
+	}
+
+	// 5 the treatment region's catalog: class and ceiling of every line.
+	lines, items, err := s.classify(inst.Region, b)
+	if err != nil {
+		return nil, err
+	}
+	return &prepared{bill: b, inst: inst, person: person, policy: p, visit: visit, lines: lines, items: items}, nil
+}
+
+func authorize(caller Caller, institutionID string) error {
+	if institutionID == "" {
+		return invalid(ReasonInvalidArgument, "institution_id", "required")
+	}
+	if caller.Institution == nil || caller.Institution.ID != institutionID {
+		return &Error{Kind: KindPermissionDenied, Reason: ReasonWrongInstitution, Field: "institution_id",
+			Message: "this terminal acts only for its own institution"}
+	}
+	return nil
+}
+
+func (s *Service) person(ctx context.Context, c Credential) (*Person, error) {
+	if err := checkCredential(c); err != nil {
+		return nil, err
+	}
+	p, err := s.Eligibility.Lookup(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if p.Scheme != "employee" && p.Scheme != "resident" {
+		return nil, &Error{Kind: KindFailedPrecondition, Reason: ReasonNotInsured, Field: "credential",
+			Message: "the person is not insured in a basic medical insurance scheme"}
+	}
+	return p, nil
+}
+
+func (s *Service) policyFor(person *Person, date policy.Date) (*policy.Policy, error) {
+	p, err := s.Policies().Select(person.InsuredRegion, date)
+	if errors.Is(err, policy.ErrNoPolicy) {
+		return nil, &Error{Kind: KindFailedPrecondition, Reason: ReasonNoPolicy, Field: "settle_date", Message: err.Error()}
+	}
+	return p, err
+}
+
+// visit derives what the policy conditions on from the institution, the person and the bill.
+func (s *Service) visit(inst *Institution, person *Person, b *bill) policy.Visit {
+	crossRegion := person.InsuredRegion != inst.Region
+	filed := false
+	for _, f := range person.Filings {
+		if f.Region == inst.Region && within(b.settleDate, f.From, f.To) {
+			filed = true
+		}
+	}
+	return policy.Visit{
+		MedType:       b.req.MedType,
+		Level:         inst.Level,
+		Date:          b.settleDate,
+		AdmissionDate: b.admission,
+		Referred:      b.req.ReferralNo != "",
+		CrossRegion:   crossRegion,
+		Filed:         crossRegion && filed,
+		InCounty:      !crossRegion && inst.AidDesignated && inst.County == person.County,
+	}
+}
+
+func within(d, from, to policy.Date) bool {
+	return (from.IsZero() || !d.Before(from)) && (to.IsZero() || !to.Before(d))
+}
+
+func chronicRegistered(p *Person, institutionID string) bool {
+	for _, c := range p.Chronic {
+		if slices.Contains(c.Institutions, institutionID) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify looks every line up in the treatment region's catalog; all unknown codes are
+// named in one error.
+func (s *Service) classify(region string, b *bill) ([]policy.Line, []Item, error) {
+	lines := make([]policy.Line, len(b.lines))
+	items := make([]Item, len(b.lines))
+	var unknown []string
+	first := -1
+	for i, l := range b.lines {
+		item, ok := s.Catalog.Item(region, l.Code)
+		if !ok {
+			if !slices.Contains(unknown, l.Code) {
+				unknown = append(unknown, l.Code)
+			}
+			if first < 0 {
+				first = i
+			}
+			continue
+		}
+		items[i] = item
+		lines[i] = policy.Line{Code: l.Code, Class: item.Class, Amount: l.amount}
+		if item.CeilingUnitPrice.Valid {
+			lines[i].Ceiling = decimal.NewNullDecimal(item.CeilingUnitPrice.Decimal.Mul(l.quantity).Round(2))
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, nil, &Error{Kind: KindInvalidArgument, Reason: ReasonUnknownItem, Field: lineName(first, "code"),
+			Message: "not in the catalog of region " + region + ": " + joinCodes(unknown)}
+	}
+	return lines, items, nil
+}
+
+// split is step 6's pure part: the policy engine on the ledger's position, and the
+// settlement record made of its result.
+func (pc *prepared) split(pos Position) (*Settlement, error) {
+	person := policy.Person{
+		Scheme:     pc.person.Scheme,
+		Status:     pc.person.Status,
+		Categories: pc.person.Categories,
+		Flags:      pc.person.Flags,
+	}
+	if pc.bill.req.UseAccount {
+		person.AccountBalance = decimal.Max(decimal.Zero, pc.person.AccountBalance.Sub(pos.AccountSpent))
+	}
+	res, err := policy.Split(pc.policy, person, pc.visit, pos.Accumulators, pc.lines)
+	if err != nil {
+		// The request was validated and the position comes from the ledger: an input error
+		// here is a bad snapshot or ledger value, not the terminal's fault.
+		return nil, Internal(err)
+	}
+	remaining, err := policy.Remaining(pc.policy, person, pc.visit, res.AccumulatorsAfter)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return pc.settlement(res, remaining), nil
+}
+
+// settlement turns a split into the record the ledger stores and the API answers with.
+func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemaining) *Settlement {
+	req := pc.bill.req
+	st := &Settlement{
+		InstitutionID: req.InstitutionID,
+		RequestID:     req.RequestID,
+		PersonKey:     pc.person.Key,
+		Year:          pc.bill.settleDate.Year,
+		State:         StateSettled,
+		Total:         res.Total,
+		PolicyScope:   res.PolicyScope,
+		FundTotal:     res.FundTotal().Round(2),
+		Hospital:      res.Hospital,
+		Account:       res.Account,
+		Cash:          res.Cash,
+		Deltas:        res.Deltas,
+		Receipt: Receipt{
+			MedType:         req.MedType,
+			SettleDate:      pc.bill.settleDate,
+			Excluded:        res.Excluded,
+			Overlimit:       res.Overlimit,
+			Preselfpay:      res.Preselfpay,
+			Person:          summary(pc.person),
+			Policy:          PolicyRef{ID: pc.policy.ID, Name: pc.policy.Name, Region: pc.policy.Region, Year: pc.policy.Year},
+			EligibilityAsOf: pc.person.AsOf,
+		},
+	}
+	for _, t := range res.Trace {
+		if t.Kind != policy.KindPool || t.Skipped != "" || (t.Pay.IsZero() && t.ThresholdApplied.IsZero()) {
+			continue
+		}
+		st.Payments = append(st.Payments, FundPayment{
+			Fund: t.Fund, FundCode: FundCodes[t.Fund], Pool: t.Pool, Category: t.Category,
+			Amount: t.Pay, ThresholdApplied: t.ThresholdApplied, Ratio: t.Ratio,
+		})
+	}
+	for i, l := range pc.bill.lines {
+		st.Receipt.Lines = append(st.Receipt.Lines, ReceiptLine{
+			Code: l.Code, Name: firstNonEmpty(l.Name, pc.items[i].Name), Class: pc.items[i].Class,
+			Amount: l.amount, Ceiling: pc.lines[i].Ceiling,
+		})
+	}
+	for _, r := range remaining {
+		st.Receipt.Remaining = append(st.Receipt.Remaining, PoolRemaining{
+			Fund: r.Fund, Pool: r.Pool, MedTypes: r.MedTypes, ThresholdKind: string(r.ThresholdKind),
+			ThresholdRemaining: r.Threshold, Capped: r.Capped, CapRemaining: r.CapRoom,
+		})
+	}
+	return st
+}
+
+// FundCodes are the national fund-payment type codes (DESIGN.md glossary) of the funds
+// that have one.
+var FundCodes = map[string]string{
+	"basic_employee":   "310100",
+	"personal_account": "310200",
+	"civil_servant":    "320100",
+	"large_supplement": "330100",
+	"basic_resident":   "390100",
+	"critical_illness": "390200",
+	"medical_aid":      "610100",
+	"hospital":         "999996",
+}
+
+func summary(p *Person) PersonSummary {
+	return PersonSummary{NameMasked: p.NameMasked, IDMasked: p.IDMasked, Scheme: p.Scheme, Status: p.Status, InsuredRegion: p.InsuredRegion}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
