@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -263,15 +264,24 @@ func (pc *prepared) split(pos Position) (*Settlement, error) {
 	}
 	res, err := policy.Split(pc.policy, person, pc.visit, pos.Accumulators, pc.lines)
 	if err != nil {
-		// The request was validated and the position comes from the ledger: an input error
-		// here is a bad snapshot or ledger value, not the terminal's fault.
-		return nil, Internal(err)
+		return nil, splitError(err)
 	}
 	remaining, err := policy.Remaining(pc.policy, person, pc.visit, res.AccumulatorsAfter)
 	if err != nil {
 		return nil, Internal(err)
 	}
 	return pc.settlement(res, remaining), nil
+}
+
+// splitError names a rejection by the policy engine with its SPEC.md code in upper case
+// (INVALID_LINE, …). The request was validated before, so what reaches here is a catalog or
+// snapshot value the engine refuses, such as a class that is not A, B or C.
+func splitError(err error) error {
+	var ie *policy.InputError
+	if !errors.As(err, &ie) {
+		return Internal(err)
+	}
+	return &Error{Kind: KindInvalidArgument, Reason: strings.ToUpper(string(ie.Code)), Field: ie.Field, Message: ie.Reason}
 }
 
 // settlement turns a split into the record the ledger stores and the API answers with.
@@ -317,10 +327,7 @@ func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemain
 		})
 	}
 	for _, r := range remaining {
-		st.Receipt.Remaining = append(st.Receipt.Remaining, PoolRemaining{
-			Fund: r.Fund, Pool: r.Pool, MedTypes: r.MedTypes, ThresholdKind: string(r.ThresholdKind),
-			ThresholdRemaining: r.Threshold, Capped: r.Capped, CapRemaining: r.CapRoom,
-		})
+		st.Receipt.Remaining = append(st.Receipt.Remaining, poolRemaining(r))
 	}
 	return st
 }

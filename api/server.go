@@ -1,0 +1,132 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	onestopv1 "onestop/api/onestop/v1"
+	"onestop/gateway"
+)
+
+// MaxRequestBytes bounds one request: 1,000 lines of generous length fit in well under it.
+const MaxRequestBytes = 1 << 20
+
+// NewServer returns a gRPC server with the onestop.v1 services on svc, the standard health
+// service (reported SERVING) and server reflection. Interceptors, outermost first: panic
+// recovery, status conversion, terminal authentication (onestop.v1 services only).
+func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	authn := auth.UnaryServerInterceptor(authenticate(svc.Directory))
+	onlyOnestop := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return strings.HasPrefix(c.FullMethod(), "/onestop.v1.")
+	})
+	opts = append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.ChainUnaryInterceptor(
+			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+				log.ErrorContext(ctx, "panic in handler", "panic", p)
+				return status.Error(codes.Internal, "internal error")
+			})),
+			errorInterceptor(log),
+			selector.UnaryServerInterceptor(authn, onlyOnestop),
+		),
+	}, opts...)
+	srv := grpc.NewServer(opts...)
+	h := &handlers{svc: svc}
+	onestopv1.RegisterSettlementServiceServer(srv, h)
+	onestopv1.RegisterEligibilityServiceServer(srv, h)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	return srv, hs
+}
+
+type callerKey struct{}
+
+// authenticate maps "authorization: Bearer <token>" to the terminal's institution.
+func authenticate(dir gateway.Directory) auth.AuthFunc {
+	return func(ctx context.Context) (context.Context, error) {
+		token, err := auth.AuthFromMD(ctx, "bearer")
+		if err != nil {
+			return nil, unauthenticated("send the terminal token as 'authorization: Bearer <token>'")
+		}
+		inst, terminal, ok := dir.Authenticate(token)
+		if !ok {
+			return nil, unauthenticated("unknown terminal token")
+		}
+		return context.WithValue(ctx, callerKey{}, gateway.Caller{Institution: inst, TerminalID: terminal}), nil
+	}
+}
+
+func unauthenticated(msg string) error {
+	return &gateway.Error{Kind: gateway.KindUnauthenticated, Reason: gateway.ReasonUnauthenticated, Message: msg}
+}
+
+func caller(ctx context.Context) gateway.Caller {
+	c, _ := ctx.Value(callerKey{}).(gateway.Caller)
+	return c
+}
+
+// handlers implement the onestop.v1 services by converting and delegating to the gateway.
+type handlers struct {
+	onestopv1.UnimplementedSettlementServiceServer
+	onestopv1.UnimplementedEligibilityServiceServer
+	svc *gateway.Service
+}
+
+func (h *handlers) PreSettle(ctx context.Context, req *onestopv1.SettleRequest) (*onestopv1.SettleResponse, error) {
+	st, err := h.svc.PreSettle(ctx, caller(ctx), settleRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	resp := settleResponse(st, false)
+	resp.RequestId = req.GetRequestId()
+	return resp, nil
+}
+
+func (h *handlers) Settle(ctx context.Context, req *onestopv1.SettleRequest) (*onestopv1.SettleResponse, error) {
+	st, replayed, err := h.svc.Settle(ctx, caller(ctx), settleRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return settleResponse(st, replayed), nil
+}
+
+func (h *handlers) CancelSettlement(ctx context.Context, req *onestopv1.CancelSettlementRequest) (*onestopv1.CancelSettlementResponse, error) {
+	st, replayed, err := h.svc.Cancel(ctx, caller(ctx), gateway.CancelKey{
+		InstitutionID: req.GetInstitutionId(), RequestID: req.GetRequestId(), SettlementID: req.GetSettlementId(), Reason: req.GetReason(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cancelResponse(st, req.GetRequestId(), replayed), nil
+}
+
+func (h *handlers) GetSettlement(ctx context.Context, req *onestopv1.GetSettlementRequest) (*onestopv1.SettleResponse, error) {
+	st, err := h.svc.GetSettlement(ctx, caller(ctx), req.GetInstitutionId(), req.GetSettlementId())
+	if err != nil {
+		return nil, err
+	}
+	return settleResponse(st, false), nil
+}
+
+func (h *handlers) GetEligibility(ctx context.Context, req *onestopv1.GetEligibilityRequest) (*onestopv1.GetEligibilityResponse, error) {
+	v, err := h.svc.GetEligibility(ctx, caller(ctx), &gateway.EligibilityRequest{
+		InstitutionID: req.GetInstitutionId(), Credential: credential(req.GetCredential()), Date: req.GetDate(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return eligibilityResponse(v), nil
+}

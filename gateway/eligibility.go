@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"onestop/gateway/policy"
+)
+
+// EligibilityRequest asks who a person is and what is left of their year (人员信息获取).
+type EligibilityRequest struct {
+	InstitutionID string
+	Credential    Credential
+	Date          string // YYYY-MM-DD; "" = today
+}
+
+// EligibilityView is the answer: the person (masked), the aid categories valid on the date,
+// and per pool what is left this year as seen from the asking institution.
+type EligibilityView struct {
+	Person            PersonSummary
+	Categories        []policy.Category
+	Flags             []string
+	Remaining         []PoolRemaining
+	AccountBalance    decimal.Decimal // available to a bill now
+	Policy            PolicyRef
+	AsOf              time.Time
+	ChronicRegistered bool
+	ChronicDiseases   []string
+}
+
+// GetEligibility reads a person's eligibility and position without settling anything.
+func (s *Service) GetEligibility(ctx context.Context, caller Caller, req *EligibilityRequest) (*EligibilityView, error) {
+	if err := authorize(caller, req.InstitutionID); err != nil {
+		return nil, err
+	}
+	date := today(s.now(), s.Location)
+	if req.Date != "" {
+		d, err := policy.ParseDate(req.Date)
+		if err != nil {
+			return nil, invalid(ReasonInvalidDate, "date", "%v", err)
+		}
+		date = d
+	}
+	person, err := s.person(ctx, req.Credential)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.policyFor(person, date)
+	if err != nil {
+		return nil, err
+	}
+	pos, err := s.Ledger.Position(ctx, person.Key, date.Year, person.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	inst := caller.Institution
+	// The visit an outpatient bill at this institution would be; Remaining shows every pool.
+	visit := s.visit(inst, person, &bill{req: &SettleRequest{MedType: policy.Outpatient, ReferralNo: "-"}, settleDate: date, admission: date})
+	pp := policy.Person{Scheme: person.Scheme, Status: person.Status, Categories: person.Categories, Flags: person.Flags}
+	remaining, err := policy.Remaining(p, pp, visit, pos.Accumulators)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	v := &EligibilityView{
+		Person:         summary(person),
+		Flags:          person.Flags,
+		AccountBalance: decimal.Max(decimal.Zero, person.AccountBalance.Sub(pos.AccountSpent)),
+		Policy:         PolicyRef{ID: p.ID, Name: p.Name, Region: p.Region, Year: p.Year},
+		AsOf:           person.AsOf,
+	}
+	for _, c := range person.Categories {
+		if within(date, c.From, c.To) {
+			v.Categories = append(v.Categories, c)
+		}
+	}
+	for _, r := range remaining {
+		v.Remaining = append(v.Remaining, poolRemaining(r))
+	}
+	for _, c := range person.Chronic {
+		v.ChronicDiseases = append(v.ChronicDiseases, c.Disease)
+	}
+	v.ChronicRegistered = chronicRegistered(person, inst.ID)
+	return v, nil
+}
+
+func poolRemaining(r policy.PoolRemaining) PoolRemaining {
+	return PoolRemaining{
+		Fund: r.Fund, Pool: r.Pool, MedTypes: r.MedTypes, ThresholdKind: string(r.ThresholdKind),
+		ThresholdRemaining: r.Threshold, Capped: r.Capped, CapRemaining: r.CapRoom,
+	}
+}

@@ -1,0 +1,117 @@
+package refdata
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+
+	"onestop/gateway"
+)
+
+// Directory is the institutions file in memory. Terminals are found by the SHA-256 of their
+// token, so the file need not hold plain tokens (token_sha256).
+type Directory struct {
+	byID    map[string]*gateway.Institution
+	byToken map[[sha256.Size]byte]terminalRef
+}
+
+type terminalRef struct {
+	inst     *gateway.Institution
+	terminal string
+}
+
+var _ gateway.Directory = (*Directory)(nil)
+
+type institutionsFile struct {
+	Institutions []struct {
+		ID            string `yaml:"id"`
+		Name          string `yaml:"name"`
+		Region        string `yaml:"region"`
+		County        string `yaml:"county"`
+		Level         int    `yaml:"level"`
+		AidDesignated bool   `yaml:"aid_designated"`
+		Terminals     []struct {
+			ID          string `yaml:"id"`
+			Token       string `yaml:"token"`
+			TokenSHA256 string `yaml:"token_sha256"`
+		} `yaml:"terminals"`
+	} `yaml:"institutions"`
+}
+
+// LoadInstitutions reads an institutions YAML file: a list under "institutions:" of
+// {id, name, region, county, level, aid_designated, terminals: [{id, token | token_sha256}]}.
+// Unknown keys, duplicate ids or tokens, and levels outside 1–3 are errors.
+func LoadInstitutions(path string) (*Directory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f institutionsFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	d := &Directory{byID: map[string]*gateway.Institution{}, byToken: map[[sha256.Size]byte]terminalRef{}}
+	for i, in := range f.Institutions {
+		where := fmt.Sprintf("%s: institutions[%d]", path, i)
+		switch {
+		case in.ID == "":
+			return nil, fmt.Errorf("%s: id is required", where)
+		case d.byID[in.ID] != nil:
+			return nil, fmt.Errorf("%s: id %q given twice", where, in.ID)
+		case in.Region == "":
+			return nil, fmt.Errorf("%s: region is required", where)
+		case in.Level < 1 || in.Level > 3:
+			return nil, fmt.Errorf("%s: level %d is not 1, 2 or 3", where, in.Level)
+		}
+		inst := &gateway.Institution{ID: in.ID, Name: in.Name, Region: in.Region, County: in.County, Level: in.Level, AidDesignated: in.AidDesignated}
+		for j, t := range in.Terminals {
+			where := fmt.Sprintf("%s.terminals[%d]", where, j)
+			var sum [sha256.Size]byte
+			switch {
+			case t.Token != "" && t.TokenSHA256 != "":
+				return nil, fmt.Errorf("%s: give token or token_sha256, not both", where)
+			case t.Token != "":
+				sum = sha256.Sum256([]byte(t.Token))
+			case t.TokenSHA256 != "":
+				b, err := hex.DecodeString(t.TokenSHA256)
+				if err != nil || len(b) != sha256.Size {
+					return nil, fmt.Errorf("%s: token_sha256 is not 64 hex digits", where)
+				}
+				copy(sum[:], b)
+			default:
+				return nil, fmt.Errorf("%s: token or token_sha256 is required", where)
+			}
+			if _, dup := d.byToken[sum]; dup {
+				return nil, fmt.Errorf("%s: the token is used by another terminal", where)
+			}
+			d.byToken[sum] = terminalRef{inst: inst, terminal: t.ID}
+			inst.Terminals = append(inst.Terminals, gateway.Terminal{ID: t.ID, TokenSHA256: hex.EncodeToString(sum[:])})
+		}
+		d.byID[in.ID] = inst
+	}
+	return d, nil
+}
+
+// Authenticate finds a terminal by the SHA-256 of its token: the map is keyed by the digest,
+// so comparing a guessed token's digest reveals nothing useful about the real token.
+func (d *Directory) Authenticate(token string) (*gateway.Institution, string, bool) {
+	if token == "" {
+		return nil, "", false
+	}
+	ref, ok := d.byToken[sha256.Sum256([]byte(token))]
+	if !ok {
+		return nil, "", false
+	}
+	return ref.inst, ref.terminal, true
+}
+
+func (d *Directory) Institution(id string) (*gateway.Institution, bool) {
+	inst, ok := d.byID[id]
+	return inst, ok
+}
