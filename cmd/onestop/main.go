@@ -23,7 +23,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(policyCmd())
+	root.AddCommand(policyCmd(), serveCmd(), devCmd(), settleCmd(false), settleCmd(true), cancelCmd(), eligibilityCmd())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

@@ -301,3 +301,6 @@ func clone(st *gateway.Settlement) *gateway.Settlement {
 	}
 	return &out
 }
+
+// Path is the journal file's name.
+func (j *Journal) Path() string { return j.f.Name() }

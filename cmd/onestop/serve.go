@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+	_ "time/tzdata" // Asia/Shanghai in a static container too
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"onestop/api"
+	"onestop/cache"
+	"onestop/gateway"
+	"onestop/gateway/ledger"
+	"onestop/gateway/policy"
+	"onestop/gateway/refdata"
+)
+
+//go:embed demo
+var demo embed.FS
+
+// devPersonKeySecret keys person hashes in onestop dev only; serve requires its own.
+const devPersonKeySecret = "onestop-dev-only-not-a-secret"
+
+// config is everything serve and dev read from flags and the environment, parsed once here.
+type config struct {
+	GRPCAddr        string
+	HTTPAddr        string
+	Snapshot        string
+	Institutions    string
+	Catalog         string
+	Policies        string
+	PostgresURL     string // serve
+	Migrate         bool   // serve: apply migrations at start
+	DataDir         string // dev: the embedded ledger's folder
+	PersonKeySecret string
+	Timezone        string
+}
+
+// flags binds the shared flags; every flag may also come from ONESTOP_<NAME> (upper case,
+// '-' as '_'), the flag winning.
+func (c *config) flags(fs *pflag.FlagSet, dev bool) {
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (/healthz)")
+	fs.StringVar(&c.Snapshot, "snapshot", "", "eligibility snapshot, JSON Lines")
+	fs.StringVar(&c.Institutions, "institutions", "", "institutions YAML")
+	fs.StringVar(&c.Catalog, "catalog", "", "catalog CSV")
+	fs.StringVar(&c.Policies, "policies", "", "directory of policy YAML files")
+	fs.StringVar(&c.Timezone, "timezone", "Asia/Shanghai", "time zone of 'today' for settlement dates")
+	if dev {
+		fs.StringVar(&c.DataDir, "data-dir", "./.onestop", "folder of the embedded ledger (and the demo data it unpacks)")
+		return
+	}
+	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL of the ledger")
+	fs.BoolVar(&c.Migrate, "migrate", false, "apply database migrations at start")
+	fs.StringVar(&c.PersonKeySecret, "person-key-secret", "", "secret keying the hash of ID numbers (keep it stable: ledger rows use it)")
+}
+
+// fromEnv fills every flag not given on the command line from its ONESTOP_ variable.
+func fromEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		name := "ONESTOP_" + envName(f.Name)
+		if v, ok := os.LookupEnv(name); ok && !f.Changed && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+func envName(flag string) string {
+	b := []byte(flag)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// Validate reports every problem at once, before anything starts.
+func (c *config) Validate(dev bool) error {
+	var errs []error
+	need := func(name, v string) {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("--%s (or ONESTOP_%s) is required", name, envName(name)))
+		}
+	}
+	need("grpc-addr", c.GRPCAddr)
+	need("http-addr", c.HTTPAddr)
+	if !dev {
+		need("snapshot", c.Snapshot)
+		need("institutions", c.Institutions)
+		need("catalog", c.Catalog)
+		need("policies", c.Policies)
+		need("postgres-url", c.PostgresURL)
+		need("person-key-secret", c.PersonKeySecret)
+		if c.PersonKeySecret != "" && len(c.PersonKeySecret) < 16 {
+			errs = append(errs, errors.New("--person-key-secret must be at least 16 characters"))
+		}
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		errs = append(errs, fmt.Errorf("--timezone: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func serveCmd() *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway on Postgres",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := fromEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := c.Validate(false); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pool, err := ledger.Connect(ctx, c.PostgresURL, nil)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			if c.Migrate {
+				if err := ledger.Migrate(ctx, pool); err != nil {
+					return fmt.Errorf("migrate: %w", err)
+				}
+			}
+			return run(ctx, &c, ledger.NewPostgres(pool), cmd.ErrOrStderr())
+		},
+	}
+	c.flags(cmd.Flags(), false)
+	return cmd
+}
+
+func devCmd() *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the gateway with everything embedded: demo data, a file ledger, 127.0.0.1 only",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := fromEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := c.Validate(true); err != nil {
+				return err
+			}
+			for _, addr := range []string{c.GRPCAddr, c.HTTPAddr} {
+				if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
+					return fmt.Errorf("onestop dev listens on loopback addresses only, not %q", addr)
+				}
+			}
+			if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+				return err
+			}
+			if err := c.useDemo(); err != nil {
+				return err
+			}
+			c.PersonKeySecret = devPersonKeySecret
+			j, err := ledger.OpenJournal(filepath.Join(c.DataDir, "ledger.journal"))
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			fmt.Fprintf(cmd.ErrOrStderr(), `
+  ┌───────────────────────────────────────────────────────────────┐
+  │ onestop dev — NOT FOR PRODUCTION: demo data, a file ledger,   │
+  │ a published person-key secret, plain-text terminal tokens.    │
+  └───────────────────────────────────────────────────────────────┘
+  ledger:       %s
+  data:         snapshot %s
+                institutions %s, catalog %s, policies %s
+
+  Try it (grpcurl, with reflection):
+    grpcurl -plaintext -H 'authorization: Bearer dev-clinic-token' -d '{"request_id":"demo-1",
+      "institution_id":"H320401","credential":{"type":"ID_CARD","value":"320402198001011234"},
+      "med_type":"OUTPATIENT","referral_no":"R1","lines":[{"code":"SVC-001","quantity":"1",
+      "unit_price":"25.00","amount":"25.00"},{"code":"DRUG-102","quantity":"2","unit_price":"38.50",
+      "amount":"77.00"}]}' %s onestop.v1.SettlementService/Settle
+  or the cashier client:
+    onestop settle --token dev-clinic-token --institution H320401 --id-card 320402198001011234 \
+      --line SVC-001:1:25.00 --line DRUG-102:2:38.50
+
+`, j.Path(), c.Snapshot, c.Institutions, c.Catalog, c.Policies, c.GRPCAddr)
+			return run(cmd.Context(), &c, j, cmd.ErrOrStderr())
+		},
+	}
+	c.flags(cmd.Flags(), true)
+	return cmd
+}
+
+// useDemo unpacks the embedded demo data into the data folder for every file not given.
+func (c *config) useDemo() error {
+	dir := filepath.Join(c.DataDir, "demo")
+	err := fs.WalkDir(demo, "demo", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := demo.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dir, filepath.FromSlash(path[len("demo/"):]))
+		if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(out, data, 0o600)
+	})
+	if err != nil {
+		return fmt.Errorf("unpacking the demo data: %w", err)
+	}
+	set := func(dst *string, name string) {
+		if *dst == "" {
+			*dst = filepath.Join(dir, name)
+		}
+	}
+	set(&c.Snapshot, "snapshot.jsonl")
+	set(&c.Institutions, "institutions.yaml")
+	set(&c.Catalog, "catalog.csv")
+	set(&c.Policies, "policies")
+	return nil
+}
+
+// run loads the reference data, serves gRPC and HTTP, and drains in-flight calls on
+// SIGINT or SIGTERM.
+func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	loc, _ := time.LoadLocation(c.Timezone)
+	policies, err := policy.LoadDir(c.Policies)
+	if err != nil {
+		return err
+	}
+	dir, err := refdata.LoadInstitutions(c.Institutions)
+	if err != nil {
+		return err
+	}
+	catalog, err := refdata.LoadCatalog(c.Catalog)
+	if err != nil {
+		return err
+	}
+	elig, err := cache.LoadSnapshotFile(c.Snapshot, cache.NewKeyer(c.PersonKeySecret))
+	if err != nil {
+		return err
+	}
+	svc := &gateway.Service{
+		Directory: dir, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
+		Policies: func() *policy.Set { return policies },
+	}
+	srv, health := api.NewServer(svc, log)
+	lis, err := net.Listen("tcp", c.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+			http.Error(w, "not serving", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	hsrv := &http.Server{Addr: c.HTTPAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	hlis, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	log.Info("onestop serving", "grpc", lis.Addr().String(), "http", hlis.Addr().String(),
+		"policies", len(policies.All()), "persons", elig.Len(), "catalog items", catalog.Len())
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(lis) }()
+	go func() { errc <- hsrv.Serve(hlis) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining in-flight calls")
+	case err := <-errc:
+		log.Error("server stopped", "err", err)
+	}
+	health.Shutdown()
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		srv.Stop()
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hsrv.Shutdown(shutdownCtx)
+}
