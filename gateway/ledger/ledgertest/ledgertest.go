@@ -78,3 +78,23 @@ func Pool(t testing.TB, maxConns int32) *pgxpool.Pool {
 	}
 	return pool
 }
+
+// SamePool opens another pool on the schema of a pool from Pool: a second gateway instance
+// on the same database.
+func SamePool(t testing.TB, first *pgxpool.Pool, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	schema := first.Config().ConnConfig.RuntimeParams["search_path"]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := ledger.Connect(ctx, PostgresURL(t), func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["search_path"] = schema
+		if maxConns > 0 {
+			c.MaxConns = maxConns
+		}
+	})
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
