@@ -1,0 +1,185 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"onestop/api"
+	onestopv1 "onestop/api/onestop/v1"
+	"onestop/cache"
+	"onestop/gateway"
+	"onestop/gateway/ledger"
+	"onestop/gateway/ledger/ledgertest"
+	"onestop/gateway/policy"
+	"onestop/gateway/refdata"
+)
+
+const persons = 2000
+
+// rig is a gateway on Postgres serving on a loopback port, with persons dibao recipients
+// of the Changzhou-like demo policy and one level-1 clinic.
+type rig struct {
+	client onestopv1.SettlementServiceClient
+	ctx    context.Context
+	seq    atomic.Int64
+}
+
+func newRig(b *testing.B) *rig {
+	b.Helper()
+	dir := b.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		return path
+	}
+	var snap strings.Builder
+	asOf := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range persons {
+		l := cache.Line{IDNumber: id(i), Name: "患者", Scheme: "resident", Status: "adult", InsuredRegion: "320400", County: "C1",
+			Categories: []cache.LineCategory{{Code: "dibao", From: policy.Date{Year: 2022, Month: 1, Day: 1}}}, AsOf: &asOf}
+		line, _ := json.Marshal(l)
+		snap.Write(append(line, '\n'))
+	}
+	elig, err := cache.LoadSnapshotFile(write("snapshot.jsonl", snap.String()), cache.NewKeyer("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dirx, err := refdata.LoadInstitutions(write("institutions.yaml",
+		"institutions:\n  - {id: H1, name: clinic, region: \"320400\", county: C1, level: 1, aid_designated: true, terminals: [{id: T1, token: bench}]}\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cat, err := refdata.LoadCatalog(write("catalog.csv", "region,code,name,class,ceiling_unit_price\n"+
+		"320400,SVC-1,consultation,A,\n320400,DRUG-1,cefixime,B,\n320400,MAT-1,nutrition,C,\n320400,MAT-2,infusion set,B,12.50\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := policy.LoadDir("../testdata/policy/policies")
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := &gateway.Service{
+		Directory: dirx, Eligibility: elig, Catalog: cat, Location: time.UTC,
+		Policies: func() *policy.Set { return set },
+		Ledger:   ledger.NewPostgres(ledgertest.Pool(b, 32)),
+		Now:      func() time.Time { return time.Date(2022, 12, 31, 0, 0, 0, 0, time.UTC) },
+	}
+	srv, _ := api.NewServer(svc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(lis) //nolint:errcheck
+	b.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	return &rig{
+		client: onestopv1.NewSettlementServiceClient(conn),
+		ctx:    metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer bench"),
+	}
+}
+
+func id(i int) string { return fmt.Sprintf("32040019900101%04d", i) }
+
+// bill is a 4-line outpatient bill of person i%persons with a fresh request id.
+func (r *rig) bill() *onestopv1.SettleRequest {
+	n := r.seq.Add(1)
+	return &onestopv1.SettleRequest{
+		RequestId: fmt.Sprintf("b%d-%d", time.Now().UnixNano(), n), InstitutionId: "H1",
+		Credential: &onestopv1.Credential{Type: onestopv1.CredentialType_ID_CARD, Value: id(int(n) % persons)},
+		MedType:    onestopv1.MedType_OUTPATIENT, SettleDate: "2022-06-15", ReferralNo: "R1",
+		Lines: []*onestopv1.BillLine{
+			{Code: "SVC-1", Quantity: "1", UnitPrice: "25.00", Amount: "25.00"},
+			{Code: "DRUG-1", Quantity: "2", UnitPrice: "38.50", Amount: "77.00"},
+			{Code: "MAT-1", Quantity: "1", UnitPrice: "19.90", Amount: "19.90"},
+			{Code: "MAT-2", Quantity: "3", UnitPrice: "15.00", Amount: "45.00"},
+		},
+	}
+}
+
+// drive sends b.N calls from c workers and reports calls/s, p50 and p99 latency.
+func drive(b *testing.B, c int, call func() error) {
+	b.Helper()
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				t0 := time.Now()
+				if err := call(); err != nil {
+					failed.Add(1)
+					b.Error(err)
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	if failed.Load() > 0 {
+		b.Fatalf("%d calls failed", failed.Load())
+	}
+}
+
+// BenchmarkSettle: Settle throughput and latency at concurrency 1, 16 and 64.
+// go test ./loadtest -run '^$' -bench . -benchtime 3000x -count 3
+func BenchmarkSettle(b *testing.B) {
+	r := newRig(b)
+	for _, c := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			drive(b, c, func() error {
+				_, err := r.client.Settle(r.ctx, r.bill())
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkPreSettle(b *testing.B) {
+	r := newRig(b)
+	for _, c := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			drive(b, c, func() error {
+				req := r.bill()
+				req.RequestId = ""
+				_, err := r.client.PreSettle(r.ctx, req)
+				return err
+			})
+		})
+	}
+}
