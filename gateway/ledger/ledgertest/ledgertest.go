@@ -63,16 +63,7 @@ func Pool(t testing.TB, maxConns int32) *pgxpool.Pool {
 		}
 		admin.Close()
 	})
-	pool, err := ledger.Connect(ctx, url, func(c *pgxpool.Config) {
-		c.ConnConfig.RuntimeParams["search_path"] = schema
-		if maxConns > 0 {
-			c.MaxConns = maxConns
-		}
-	})
-	if err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	t.Cleanup(pool.Close)
+	pool := connect(t, ctx, url, schema, maxConns)
 	if err := ledger.Migrate(ctx, pool); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -86,7 +77,13 @@ func SamePool(t testing.TB, first *pgxpool.Pool, maxConns int32) *pgxpool.Pool {
 	schema := first.Config().ConnConfig.RuntimeParams["search_path"]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := ledger.Connect(ctx, PostgresURL(t), func(c *pgxpool.Config) {
+	return connect(t, ctx, PostgresURL(t), schema, maxConns)
+}
+
+// connect opens a pool whose connections use schema, closed when the test ends.
+func connect(t testing.TB, ctx context.Context, url, schema string, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	pool, err := ledger.Connect(ctx, url, func(c *pgxpool.Config) {
 		c.ConnConfig.RuntimeParams["search_path"] = schema
 		if maxConns > 0 {
 			c.MaxConns = maxConns
