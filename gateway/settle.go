@@ -312,12 +312,12 @@ func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemain
 		},
 	}
 	for _, t := range res.Trace {
-		if t.Kind != policy.KindPool || t.Skipped != "" || (t.Pay.IsZero() && t.ThresholdApplied.IsZero()) {
+		if t.Kind != policy.KindPool || t.Skipped != "" || (t.Pay == 0 && t.ThresholdApplied == 0) {
 			continue
 		}
 		st.Payments = append(st.Payments, FundPayment{
 			Fund: t.Fund, FundCode: FundCodes[t.Fund], Pool: t.Pool, Category: t.Category,
-			Amount: t.Pay, ThresholdApplied: t.ThresholdApplied, Ratio: t.Ratio,
+			Amount: t.Pay.Decimal(), ThresholdApplied: t.ThresholdApplied.Decimal(), Ratio: t.Ratio.Decimal(),
 		})
 	}
 	for i, l := range pc.bill.lines {

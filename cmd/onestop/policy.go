@@ -100,42 +100,42 @@ func writeExplain(w io.Writer, c *policy.Case, r *policy.Result) {
 		if note != "" {
 			note = "skipped: " + note
 		}
-		row := []string{fmt.Sprint(t.Stage + 1), t.Fund, t.Pool, t.Category, money(t.BurdenBefore)}
+		row := []string{fmt.Sprint(t.Stage + 1), t.Fund, t.Pool, t.Category, t.BurdenBefore.String()}
 		switch {
 		case t.Skipped != "":
 			row = append(row, "", "", "", "", "0.00")
 		case t.Kind == policy.KindPool:
 			threshold := "-"
 			if t.ThresholdKind != "" {
-				threshold = fmt.Sprintf("%s %s", money(t.Threshold), t.ThresholdKind)
+				threshold = fmt.Sprintf("%s %s", t.Threshold.String(), t.ThresholdKind)
 			}
 			room := "uncapped"
 			if t.Capped {
-				room = money(t.CapRoom)
+				room = t.CapRoom.String()
 			}
-			row = append(row, threshold, money(t.ThresholdApplied), t.Ratio.String(), room, money(t.Pay))
+			row = append(row, threshold, t.ThresholdApplied.String(), t.Ratio.String(), room, t.Pay.String())
 			if len(t.Candidates) > 1 {
 				var cs []string
 				for _, c := range t.Candidates {
-					cs = append(cs, c.Category+" "+money(c.Pay))
+					cs = append(cs, c.Category+" "+c.Pay.String())
 				}
 				note = "candidates: " + strings.Join(cs, ", ")
 			}
-			if t.Capped && t.Uncapped.GreaterThan(t.Pay) {
-				note = strings.TrimPrefix(note+"; capped from "+money(t.Uncapped), "; ")
+			if t.Capped && t.Uncapped > t.Pay {
+				note = strings.TrimPrefix(note+"; capped from "+t.Uncapped.String(), "; ")
 			}
 		case t.Kind == policy.KindHospitalCeiling:
-			row = append(row, "", "", "", "", money(t.Pay))
-			note = "hospital bears burden above " + money(t.Limit)
+			row = append(row, "", "", "", "", t.Pay.String())
+			note = "hospital bears burden above " + t.Limit.String()
 		case t.Kind == policy.KindAccount:
-			row = append(row, "", "", "", "", money(t.Pay))
+			row = append(row, "", "", "", "", t.Pay.String())
 			var bs []string
 			for _, b := range t.Buckets {
-				bs = append(bs, fmt.Sprintf("%s %s", b.Bucket, money(b.Amount)))
+				bs = append(bs, fmt.Sprintf("%s %s", b.Bucket, b.Amount.String()))
 			}
 			note = "account: " + strings.Join(bs, ", ")
 		}
-		row = append(row, money(t.BurdenAfter), "  "+note)
+		row = append(row, t.BurdenAfter.String(), "  "+note)
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()

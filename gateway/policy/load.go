@@ -48,8 +48,22 @@ func Parse(name string, data []byte) (*Policy, error) {
 }
 
 type loader struct {
-	file string
-	errs []error
+	file   string
+	errs   []error
+	visits int // nodes walked, aliases expanded: a few aliases must not make a huge document
+}
+
+// maxNodes bounds the nodes a policy document may expand to. The demo policies have a few
+// hundred; a document of nested aliases could otherwise expand to millions.
+const maxNodes = 20_000
+
+// tooBig counts one walked node and reports whether the document has expanded past maxNodes.
+func (l *loader) tooBig(n *yaml.Node) bool {
+	l.visits++
+	if l.visits == maxNodes+1 {
+		l.fail(n, "", "the document expands to more than %d nodes (through aliases?)", maxNodes)
+	}
+	return l.visits > maxNodes
 }
 
 func (l *loader) fail(n *yaml.Node, path, format string, args ...any) {
@@ -70,6 +84,9 @@ func (l *loader) fields(n *yaml.Node, path string, handlers map[string]func(v *y
 		return seen
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		if l.tooBig(n) {
+			return seen
+		}
 		k, v := n.Content[i], deref(n.Content[i+1])
 		kp := join(path, k.Value)
 		h, ok := handlers[k.Value]
@@ -248,8 +265,12 @@ func (l *loader) condition(n *yaml.Node, path string) Condition {
 	}
 	boolean := func(dst **bool) func(*yaml.Node, string) {
 		return func(v *yaml.Node, path string) {
-			b, err := strconv.ParseBool(l.scalar(v, path))
-			if err != nil || (v.Tag != "!!bool" && v.Tag != "!!str") {
+			var b bool
+			switch l.scalar(v, path) {
+			case "true":
+				b = true
+			case "false":
+			default:
 				l.fail(v, path, "%q is not true or false", v.Value)
 			}
 			*dst = &b
@@ -386,6 +407,9 @@ func (l *loader) list(n *yaml.Node, path string, nonEmpty bool, each func(*yaml.
 		l.fail(n, path, "the list is empty")
 	}
 	for i, item := range n.Content {
+		if l.tooBig(item) {
+			return
+		}
 		each(deref(item), fmt.Sprintf("%s[%d]", path, i))
 	}
 }

@@ -76,6 +76,7 @@ func TestParseRejects(t *testing.T) {
 		{"missing fund", "  - fund: hospital\n    kind", "  - kind", 14, "stages[1].fund", "required"},
 		{"level out of range", `when: {scheme: [resident]}`, `when: {level: [4]}`, 7, "stages[0].when.level[0]", "not a level"},
 		{"not a boolean", `when: {scheme: [resident]}`, `when: {referred: maybe}`, 7, "stages[0].when.referred", "not true or false"},
+		{"a quoted 1 is not a boolean", `when: {scheme: [resident]}`, `when: {in_county: "1"}`, 7, "stages[0].when.in_county", "not true or false"},
 		{"unknown scheme", `when: {scheme: [resident]}`, `when: {scheme: [farmer]}`, 7, "stages[0].when.scheme[0]", `unknown value "farmer"`},
 		{"ratio with ten decimals", `ratio: "0.50"`, `ratio: "0.5000000001"`, 12, "stages[0].pools[0].ratio", "more than 9 decimals"},
 		{"duplicate key", `year: 2022`, "year: 2022\nyear: 2023", 0, "", ""}, // yaml.v3 refuses duplicate keys itself

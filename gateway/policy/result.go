@@ -25,7 +25,9 @@ type Result struct {
 	Trace []StageTrace // one entry per policy stage, in order, skipped stages included
 }
 
-// StageTrace explains what one stage did with the remaining burden.
+// StageTrace explains what one stage did with the remaining burden. Its figures are Fen and
+// Rate, not decimals: a trace has a dozen figures per stage, and a decimal each would be
+// most of a split's allocations.
 type StageTrace struct {
 	Stage int // index in the policy's stages
 	Fund  string
@@ -35,25 +37,25 @@ type StageTrace struct {
 	// Empty when the stage ran.
 	Skipped string
 
-	BurdenBefore decimal.Decimal // R when the stage started
-	Pay          decimal.Decimal // what the stage paid (to its fund, the hospital or from the account)
-	BurdenAfter  decimal.Decimal // R when it ended
+	BurdenBefore Fen // R when the stage started
+	Pay          Fen // what the stage paid (to its fund, the hospital or from the account)
+	BurdenAfter  Fen // R when it ended
 
 	// Pool stages.
 	Pool             string
-	Category         string          // the candidate category used ("" when the stage has none)
-	Candidates       []Candidate     // every candidate evaluated, when the stage lists categories
-	ThresholdKind    ThresholdKind   // "" when the pool has no threshold
-	Threshold        decimal.Decimal // the threshold at the visit's level
-	ThresholdApplied decimal.Decimal // the part of R that went to the threshold on this bill
-	Ratio            decimal.Decimal // after rules and clamping
+	Category         string        // the candidate category used ("" when the stage has none)
+	Candidates       []Candidate   // every candidate evaluated, when the stage lists categories
+	ThresholdKind    ThresholdKind // "" when the pool has no threshold
+	Threshold        Fen           // the threshold at the visit's level
+	ThresholdApplied Fen           // the part of R that went to the threshold on this bill
+	Ratio            Rate          // after rules and clamping
 	Capped           bool
-	Cap              decimal.Decimal // the annual cap when Capped
-	CapRoom          decimal.Decimal // what was left under the cap before this bill, when Capped
-	Uncapped         decimal.Decimal // round(eligible × ratio) before the cap
+	Cap              Fen // the annual cap when Capped
+	CapRoom          Fen // what was left under the cap before this bill, when Capped
+	Uncapped         Fen // round(eligible × ratio) before the cap
 
 	// Hospital-ceiling stages.
-	Limit decimal.Decimal // round(max_share × policy_scope)
+	Limit Fen // round(max_share × policy_scope)
 
 	// Account stages: what the account paid of each bucket, in cover order.
 	Buckets []BucketPay
@@ -62,13 +64,13 @@ type StageTrace struct {
 // Candidate is one medical-aid category a stage evaluated.
 type Candidate struct {
 	Category string
-	Pay      decimal.Decimal
+	Pay      Fen
 }
 
 // BucketPay is what an account stage paid of one bucket.
 type BucketPay struct {
 	Bucket Bucket
-	Amount decimal.Decimal
+	Amount Fen
 }
 
 // FundTotal sums the pay of the funds in the result.

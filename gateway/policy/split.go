@@ -180,10 +180,10 @@ func firstBadAccumulator(acc Accumulators) error {
 func (s *splitter) stage(i int) error {
 	st := &s.p.Stages[i]
 	t := &s.trace[i]
-	*t = StageTrace{Stage: i, Fund: st.Fund, Kind: st.Kind, BurdenBefore: s.burden.Decimal()}
-	defer func() { t.BurdenAfter = s.burden.Decimal() }()
+	*t = StageTrace{Stage: i, Fund: st.Fund, Kind: st.Kind, BurdenBefore: s.burden}
+	defer func() { t.BurdenAfter = s.burden }()
 	if !s.matches(&st.When, "", false) {
-		t.Skipped, t.Pay = "condition", decimal.Zero
+		t.Skipped = "condition"
 		return nil
 	}
 	switch st.Kind {
@@ -192,7 +192,7 @@ func (s *splitter) stage(i int) error {
 		pay := max(0, s.burden-limit)
 		s.burden -= pay
 		s.hospital += pay
-		t.Limit, t.Pay = limit.Decimal(), pay.Decimal()
+		t.Limit, t.Pay = limit, pay
 		return nil
 	case KindAccount:
 		s.payAccount(st, t)
@@ -205,7 +205,7 @@ func (s *splitter) stage(i int) error {
 func (s *splitter) poolStage(st *Stage, t *StageTrace) error {
 	pool := s.poolFor(st)
 	if pool == nil {
-		t.Skipped, t.Pay = "no pool", decimal.Zero
+		t.Skipped = "no pool"
 		return nil
 	}
 	t.Pool = pool.Name
@@ -226,14 +226,14 @@ func (s *splitter) poolStage(st *Stage, t *StageTrace) error {
 			if err != nil {
 				return err
 			}
-			t.Candidates = append(t.Candidates, Candidate{Category: code, Pay: o.pay.Decimal()})
+			t.Candidates = append(t.Candidates, Candidate{Category: code, Pay: o.pay})
 			// A later candidate must pay strictly more: ties go to the one listed first.
 			if !found || o.pay > best.pay {
 				best, found = o, true
 			}
 		}
 		if !found {
-			t.Skipped, t.Pay = "no category", decimal.Zero
+			t.Skipped = "no category"
 			return nil
 		}
 	}
@@ -360,15 +360,15 @@ func (s *splitter) apply(st *Stage, pool *Pool, o outcome) {
 func (o *outcome) describe(t *StageTrace) {
 	t.Category = o.category
 	t.ThresholdKind = o.thresholdKind
-	t.Threshold = o.threshold.Decimal()
-	t.ThresholdApplied = o.applied.Decimal()
-	t.Ratio = o.ratio.Decimal()
+	t.Threshold = o.threshold
+	t.ThresholdApplied = o.applied
+	t.Ratio = o.ratio
 	t.Capped = o.capped
 	if o.capped {
-		t.Cap, t.CapRoom = o.cap.Decimal(), o.room.Decimal()
+		t.Cap, t.CapRoom = o.cap, o.room
 	}
-	t.Uncapped = o.raw.Decimal()
-	t.Pay = o.pay.Decimal()
+	t.Uncapped = o.raw
+	t.Pay = o.pay
 }
 
 // payAccount pays the covered buckets from the personal account, in order (SPEC.md §4.5).
@@ -380,10 +380,10 @@ func (s *splitter) payAccount(st *Stage, t *StageTrace) {
 		*left -= pay
 		s.balance -= pay
 		total += pay
-		t.Buckets = append(t.Buckets, BucketPay{Bucket: b, Amount: pay.Decimal()})
+		t.Buckets = append(t.Buckets, BucketPay{Bucket: b, Amount: pay})
 	}
 	s.account += total
-	t.Pay = total.Decimal()
+	t.Pay = total
 }
 
 func (s *splitter) bucket(b Bucket) *fen {
