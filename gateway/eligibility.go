@@ -56,14 +56,15 @@ func (s *Service) GetEligibility(ctx context.Context, caller Caller, req *Eligib
 		return nil, err
 	}
 	inst := caller.Institution
-	// The visit an outpatient bill at this institution would be; Remaining shows every pool.
-	visit := s.visit(inst, person, &bill{req: &SettleRequest{MedType: policy.Outpatient, ReferralNo: "-"}, settleDate: date, admission: date})
+	// A referred outpatient visit to this institution: Remaining resolves every pool from it,
+	// each as if of the pool's own medical type.
+	v := visit(inst, person, policy.Outpatient, date, date, true)
 	pp := policy.Person{Scheme: person.Scheme, Status: person.Status, Categories: person.Categories, Flags: person.Flags}
-	remaining, err := policy.Remaining(p, pp, visit, pos.Accumulators)
+	remaining, err := policy.Remaining(p, pp, v, pos.Accumulators)
 	if err != nil {
 		return nil, Internal(err)
 	}
-	v := &EligibilityView{
+	view := &EligibilityView{
 		Person:         summary(person),
 		Flags:          person.Flags,
 		AccountBalance: decimal.Max(decimal.Zero, person.AccountBalance.Sub(pos.AccountSpent)),
@@ -72,17 +73,17 @@ func (s *Service) GetEligibility(ctx context.Context, caller Caller, req *Eligib
 	}
 	for _, c := range person.Categories {
 		if within(date, c.From, c.To) {
-			v.Categories = append(v.Categories, c)
+			view.Categories = append(view.Categories, c)
 		}
 	}
 	for _, r := range remaining {
-		v.Remaining = append(v.Remaining, poolRemaining(r))
+		view.Remaining = append(view.Remaining, poolRemaining(r))
 	}
 	for _, c := range person.Chronic {
-		v.ChronicDiseases = append(v.ChronicDiseases, c.Disease)
+		view.ChronicDiseases = append(view.ChronicDiseases, c.Disease)
 	}
-	v.ChronicRegistered = chronicRegistered(person, inst.ID)
-	return v, nil
+	view.ChronicRegistered = chronicRegistered(person, inst.ID)
+	return view, nil
 }
 
 func poolRemaining(r policy.PoolRemaining) PoolRemaining {

@@ -137,7 +137,7 @@ func (s *Service) prepare(ctx context.Context, caller Caller, req *SettleRequest
 	if err != nil {
 		return nil, err
 	}
-	visit := s.visit(inst, person, b)
+	visit := visit(inst, person, req.MedType, b.settleDate, b.admission, req.ReferralNo != "")
 	if visit.MedType == policy.Chronic && !chronicRegistered(person, inst.ID) {
 		return nil, &Error{Kind: KindFailedPrecondition, Reason: ReasonChronicNotRegistered, Field: "med_type",
 			Message: "the person has no chronic-care registration at this institution"}
@@ -186,20 +186,20 @@ func (s *Service) policyFor(person *Person, date policy.Date) (*policy.Policy, e
 }
 
 // visit derives what the policy conditions on from the institution, the person and the bill.
-func (s *Service) visit(inst *Institution, person *Person, b *bill) policy.Visit {
+func visit(inst *Institution, person *Person, medType string, date, admission policy.Date, referred bool) policy.Visit {
 	crossRegion := person.InsuredRegion != inst.Region
 	filed := false
 	for _, f := range person.Filings {
-		if f.Region == inst.Region && within(b.settleDate, f.From, f.To) {
+		if f.Region == inst.Region && within(date, f.From, f.To) {
 			filed = true
 		}
 	}
 	return policy.Visit{
-		MedType:       b.req.MedType,
+		MedType:       medType,
 		Level:         inst.Level,
-		Date:          b.settleDate,
-		AdmissionDate: b.admission,
-		Referred:      b.req.ReferralNo != "",
+		Date:          date,
+		AdmissionDate: admission,
+		Referred:      referred,
 		CrossRegion:   crossRegion,
 		Filed:         crossRegion && filed,
 		InCounty:      !crossRegion && inst.AidDesignated && inst.County == person.County,
