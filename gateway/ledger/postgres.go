@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,14 +89,21 @@ func (l *Postgres) Settle(ctx context.Context, key gateway.SettleKey, split func
 }
 
 func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split func(gateway.Position) (*gateway.Settlement, error)) (*gateway.Settlement, bool, error) {
-	tx, err := l.pool.Begin(ctx)
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, unavailable(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+	defer conn.Release() // a connection left inside a transaction is closed, not reused
+	inTx := false
+	defer func() {
+		if inTx {
+			rollback(conn)
+		}
+	}()
 
-	// One round trip: lock the person's year, look the key up, read the position.
+	// One round trip: begin, lock the person's year, look the key up, read the position.
 	b := &pgx.Batch{}
+	b.Queue(`begin`)
 	b.Queue(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey(key.PersonKey, key.Year))
 	var existingID, existingHash string
 	b.Queue(`select id::text, request_hash from settlements where institution_id = $1 and request_id = $2`,
@@ -107,7 +116,8 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 	})
 	var pos gateway.Position
 	queuePosition(b, &pos, key.PersonKey, key.Year, key.AccountSince)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	inTx = true
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, false, unavailable(err)
 	}
 	if existingID != "" {
@@ -115,7 +125,7 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 			return nil, false, gateway.Errorf(gateway.ErrIdempotencyConflict, "request_id",
 				"request %q of institution %s was settled with different content", key.RequestID, key.InstitutionID)
 		}
-		st, err := l.get(ctx, tx, existingID)
+		st, err := l.get(ctx, conn, existingID)
 		return st, true, err
 	}
 
@@ -126,19 +136,40 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 	st.ID = uuid.Must(uuid.NewV7()).String()
 	st.RequestHash = key.RequestHash
 	st.SettledAt = now()
-	if err := insertSettlement(ctx, tx, st); err != nil {
+	// The second round trip writes everything and commits.
+	b, err = insertBatch(st)
+	if err != nil {
 		return nil, false, err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	b.Queue(`commit`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		var pe *pgconn.PgError
+		switch {
+		case isUniqueViolation(err):
+			return nil, false, err
+		case errors.As(err, &pe):
+			return nil, false, unavailable(err) // the server refused: nothing was committed
+		}
 		return nil, false, commitFailed(err)
 	}
+	inTx = false
 	return st, false, nil
 }
 
-func insertSettlement(ctx context.Context, tx pgx.Tx, st *gateway.Settlement) error {
+// rollback ends a transaction left open by an error, on a deadline of its own: the caller's
+// context may be what failed.
+func rollback(conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = conn.Exec(ctx, `rollback`)
+}
+
+// insertBatch queues the statements that store a settlement: its row, its fund payments,
+// its deltas and the accumulators plus the deltas.
+func insertBatch(st *gateway.Settlement) (*pgx.Batch, error) {
 	receipt, err := json.Marshal(st.Receipt)
 	if err != nil {
-		return gateway.Internal(err)
+		return nil, gateway.Internal(err)
 	}
 	b := &pgx.Batch{}
 	b.Queue(`insert into settlements (id, institution_id, request_id, request_hash, person_key, year, settle_date,
@@ -146,24 +177,38 @@ func insertSettlement(ctx context.Context, tx pgx.Tx, st *gateway.Settlement) er
 		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		st.ID, st.InstitutionID, st.RequestID, st.RequestHash, st.PersonKey, st.Year, st.Receipt.SettleDate.String(),
 		st.Receipt.MedType, st.SettledAt, st.Total, st.PolicyScope, st.FundTotal, st.Hospital, st.Account, st.Cash, receipt)
-	for i, p := range st.Payments {
-		b.Queue(`insert into fund_payments (settlement_id, seq, fund, fund_code, pool, category, amount, threshold_applied, ratio)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			st.ID, i, p.Fund, p.FundCode, p.Pool, p.Category, p.Amount, p.ThresholdApplied, p.Ratio)
-	}
-	for k, v := range st.Deltas {
-		b.Queue(`insert into settlement_deltas (settlement_id, key, amount) values ($1, $2, $3)`, st.ID, k, v)
-		b.Queue(`insert into accumulators (person_key, year, key, amount) values ($1, $2, $3, $4)
-			on conflict (person_key, year, key) do update set amount = accumulators.amount + excluded.amount`,
-			st.PersonKey, st.Year, k, v)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if isUniqueViolation(err) {
-			return err
+	// Payments, deltas and the accumulator upserts go as one statement each, whatever the
+	// number of funds: Postgres's work per settlement is mostly per statement.
+	if n := len(st.Payments); n > 0 {
+		seq := make([]int32, n)
+		cols := make([][]string, 7)
+		for i, p := range st.Payments {
+			seq[i] = int32(i)
+			for c, v := range []string{p.Fund, p.FundCode, p.Pool, p.Category, p.Amount.StringFixed(2), p.ThresholdApplied.StringFixed(2), p.Ratio.String()} {
+				cols[c] = append(cols[c], v)
+			}
 		}
-		return unavailable(err)
+		b.Queue(`insert into fund_payments (settlement_id, seq, fund, fund_code, pool, category, amount, threshold_applied, ratio)
+			select $1, u.seq, u.fund, u.code, u.pool, u.category, u.amount::numeric, u.applied::numeric, u.ratio::numeric
+			from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+				as u(seq, fund, code, pool, category, amount, applied, ratio)`,
+			st.ID, seq, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
 	}
-	return nil
+	if len(st.Deltas) > 0 {
+		keys := slices.Sorted(maps.Keys(st.Deltas))
+		amounts := make([]string, len(keys))
+		for i, k := range keys {
+			amounts[i] = st.Deltas[k].String()
+		}
+		b.Queue(`with d as (
+				insert into settlement_deltas (settlement_id, key, amount)
+				select $1, u.key, u.amount::numeric from unnest($2::text[], $3::text[]) as u(key, amount)
+				returning key, amount)
+			insert into accumulators (person_key, year, key, amount) select $4, $5, key, amount from d
+			on conflict (person_key, year, key) do update set amount = accumulators.amount + excluded.amount`,
+			st.ID, keys, amounts, st.PersonKey, st.Year)
+	}
+	return b, nil
 }
 
 // queuePosition reads the accumulators and the account spent since a moment: account
@@ -216,8 +261,13 @@ func (l *Postgres) Get(ctx context.Context, institutionID, settlementID string) 
 	return st, nil
 }
 
+// batcher is what get needs: a transaction or a connection inside one.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // get reads a whole settlement: the row, its payments, deltas and cancellation.
-func (l *Postgres) get(ctx context.Context, tx pgx.Tx, id string) (*gateway.Settlement, error) {
+func (l *Postgres) get(ctx context.Context, tx batcher, id string) (*gateway.Settlement, error) {
 	st := &gateway.Settlement{ID: id, Deltas: policy.Accumulators{}}
 	var receipt []byte
 	var cancelledAt *time.Time
