@@ -16,7 +16,7 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func main() {
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "onestop",
 		Short:         "Real-time point-of-care settlement gateway",
@@ -24,7 +24,11 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(policyCmd(), serveCmd(), devCmd(), settleCmd(false), settleCmd(true), cancelCmd(), eligibilityCmd())
-	if err := root.Execute(); err != nil {
+	return root
+}
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
