@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"onestop/gateway/ledger/ledgertest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -25,12 +28,48 @@ func freeAddr(t *testing.T) string {
 // shutdown when the context ends (as on SIGINT).
 func TestDevSettlesAndShutsDown(t *testing.T) {
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	settleAndStop(t, grpcAddr, httpAddr, "dev", "--data-dir", t.TempDir())
+}
+
+// TestServeOnPostgres: the production entry on a migrated schema of its own, with the demo
+// files given as flags and the secret from the environment.
+func TestServeOnPostgres(t *testing.T) {
+	pool := ledgertest.Pool(t, 0)
+	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
+	url := ledgertest.PostgresURL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	files := &config{DataDir: t.TempDir()}
+	if err := files.useDemo(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ONESTOP_PERSON_KEY_SECRET", "a-test-secret-of-some-length")
+	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	settleAndStop(t, grpcAddr, httpAddr, "serve", "--postgres-url", url+sep+"search_path="+schema,
+		"--snapshot", files.Snapshot, "--institutions", files.Institutions, "--catalog", files.Catalog, "--policies", files.Policies)
+}
+
+func TestServeRefusesAnIncompleteConfig(t *testing.T) {
+	root := newRoot()
+	root.SetArgs([]string{"serve", "--snapshot", "x.jsonl"})
+	err := root.Execute()
+	for _, want := range []string{"--postgres-url", "--institutions", "--catalog", "--policies", "--person-key-secret"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want it to name %s", err, want)
+		}
+	}
+}
+
+func settleAndStop(t *testing.T, grpcAddr, httpAddr string, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	root := newRoot()
-	root.SetArgs([]string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", grpcAddr, "--http-addr", httpAddr})
-	var devOut bytes.Buffer
-	root.SetErr(&devOut)
+	root.SetArgs(append(args, "--grpc-addr", grpcAddr, "--http-addr", httpAddr))
+	var out syncBuffer
+	root.SetErr(&out)
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
@@ -40,13 +79,18 @@ func TestDevSettlesAndShutsDown(t *testing.T) {
 			resp.Body.Close()
 			break
 		}
+		select {
+		case err := <-done:
+			t.Fatalf("onestop %s stopped: %v\n%s", args[0], err, out.String())
+		default:
+		}
 		if i == 100 {
-			t.Fatalf("onestop dev did not become healthy: %v\n%s", err, devOut.String())
+			t.Fatalf("onestop %s did not become healthy: %v\n%s", args[0], err, out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(devOut.String(), "NOT FOR PRODUCTION") || !strings.Contains(devOut.String(), "grpcurl") {
-		t.Errorf("no banner or grpcurl example:\n%s", devOut.String())
+	if args[0] == "dev" && (!strings.Contains(out.String(), "NOT FOR PRODUCTION") || !strings.Contains(out.String(), "grpcurl")) {
+		t.Errorf("no banner or grpcurl example:\n%s", out.String())
 	}
 
 	client := func(args ...string) string {
@@ -60,7 +104,8 @@ func TestDevSettlesAndShutsDown(t *testing.T) {
 		}
 		return out.String()
 	}
-	bill := []string{"settle", "--id-card", "320402198001011234", "--line", "SVC-001:1:25.00", "--line", "DRUG-102:2:38.50", "--request-id", "t-1", "--date", "2026-06-15"} // a fixed date: the demo policies are for 2026
+	// A fixed date: the demo policies are for 2026.
+	bill := []string{"settle", "--id-card", "320402198001011234", "--line", "SVC-001:1:25.00", "--line", "DRUG-102:2:38.50", "--request-id", "t-1", "--date", "2026-06-15"}
 	first := client(bill...)
 	if !strings.Contains(first, "SETTLED") || !strings.Contains(first, "17.13") || strings.Contains(first, "REPLAYED") {
 		t.Errorf("first settle:\n%s", first)
@@ -78,9 +123,27 @@ func TestDevSettlesAndShutsDown(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("onestop dev stopped with %v", err)
+			t.Errorf("onestop %s stopped with %v", args[0], err)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("onestop dev did not shut down")
+		t.Fatalf("onestop %s did not shut down", args[0])
 	}
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines may write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
