@@ -332,63 +332,85 @@ func (l *Postgres) cancelOnce(ctx context.Context, c gateway.CancelKey) (*gatewa
 	if _, err := uuid.Parse(c.SettlementID); err != nil {
 		return nil, false, notFound(c.SettlementID)
 	}
-	tx, err := l.pool.Begin(ctx)
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, unavailable(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck
+	defer conn.Release()
+	inTx := false
+	defer func() {
+		if inTx {
+			rollback(conn)
+		}
+	}()
 
-	var inst, personKey string
+	// One round trip: begin, lock the settlement's row, look the cancel key up.
+	var found, cancelled bool
+	var inst, personKey, priorSettlement string
 	var year int
-	var cancelled bool
-	err = tx.QueryRow(ctx, `select institution_id, person_key, year, cancelled_at is not null from settlements where id = $1 for update`,
-		c.SettlementID).Scan(&inst, &personKey, &year, &cancelled)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, notFound(c.SettlementID)
-	}
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	b.Queue(`select institution_id, person_key, year, cancelled_at is not null from settlements where id = $1 for update`,
+		c.SettlementID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&inst, &personKey, &year, &cancelled)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	b.Queue(`select settlement_id::text from cancellations where institution_id = $1 and request_id = $2`,
+		c.InstitutionID, c.RequestID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&priorSettlement)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	inTx = true
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, false, unavailable(err)
 	}
-	if inst != c.InstitutionID {
-		return nil, false, wrongInstitution()
-	}
-	var priorSettlement string
-	err = tx.QueryRow(ctx, `select settlement_id::text from cancellations where institution_id = $1 and request_id = $2`,
-		c.InstitutionID, c.RequestID).Scan(&priorSettlement)
 	switch {
-	case err == nil && priorSettlement == c.SettlementID:
-		st, err := l.get(ctx, tx, c.SettlementID)
+	case !found:
+		return nil, false, notFound(c.SettlementID)
+	case inst != c.InstitutionID:
+		return nil, false, wrongInstitution()
+	case priorSettlement == c.SettlementID:
+		st, err := l.get(ctx, conn, c.SettlementID)
 		return st, true, err
-	case err == nil:
+	case priorSettlement != "":
 		return nil, false, gateway.Errorf(gateway.ErrIdempotencyConflict, "request_id",
 			"cancel request %q already cancelled settlement %s", c.RequestID, priorSettlement)
-	case !errors.Is(err, pgx.ErrNoRows):
-		return nil, false, unavailable(err)
-	}
-	if cancelled {
+	case cancelled:
 		return nil, false, gateway.Errorf(gateway.ErrAlreadyCancelled, "settlement_id", "settlement %s is already cancelled", c.SettlementID)
 	}
 
+	// The second writes the cancellation, takes back exactly the stored deltas, and commits.
 	at := now()
-	b := &pgx.Batch{}
+	b = &pgx.Batch{}
 	b.Queue(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey(personKey, year))
 	b.Queue(`update settlements set cancelled_at = $2 where id = $1 and cancelled_at is null`, c.SettlementID, at)
 	b.Queue(`insert into cancellations (settlement_id, institution_id, request_id, reason, cancelled_at) values ($1, $2, $3, $4, $5)`,
 		c.SettlementID, c.InstitutionID, c.RequestID, c.Reason, at)
 	b.Queue(`update accumulators a set amount = a.amount - d.amount from settlement_deltas d
 		where d.settlement_id = $1 and a.person_key = $2 and a.year = $3 and a.key = d.key`, c.SettlementID, personKey, year)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if isUniqueViolation(err) {
+	b.Queue(`commit`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		var pe *pgconn.PgError
+		switch {
+		case isUniqueViolation(err):
 			return nil, false, err
+		case errors.As(err, &pe):
+			return nil, false, unavailable(err)
 		}
-		return nil, false, unavailable(err)
-	}
-	st, err := l.get(ctx, tx, c.SettlementID)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return nil, false, commitFailed(err)
+	}
+	inTx = false
+	st, err := l.get(ctx, conn, c.SettlementID)
+	if err != nil {
+		// Committed: the terminal's retry with the same request id reads it back.
+		return nil, false, err
 	}
 	return st, false, nil
 }
