@@ -51,6 +51,10 @@ type Ledger interface {
 	// ErrIdempotencyConflict (the request id cancelled another settlement), and as Settle.
 	Cancel(ctx context.Context, c CancelKey) (s *Settlement, replayed bool, err error)
 
+	// Find returns the settlement stored for an institution's settle request id.
+	// Errors: ErrSettlementNotFound, ErrLedgerUnavailable.
+	Find(ctx context.Context, institutionID, requestID string) (*Settlement, error)
+
 	// Get returns a settlement. Errors: ErrSettlementNotFound, WRONG_INSTITUTION.
 	Get(ctx context.Context, institutionID, settlementID string) (*Settlement, error)
 

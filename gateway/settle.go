@@ -39,7 +39,7 @@ type Caller struct {
 func (s *Service) Settle(ctx context.Context, caller Caller, req *SettleRequest) (*Settlement, bool, error) {
 	pc, err := s.prepare(ctx, caller, req, true)
 	if err != nil {
-		return nil, false, err
+		return s.settledBefore(ctx, caller, req, err)
 	}
 	key := SettleKey{
 		InstitutionID: req.InstitutionID,
@@ -56,6 +56,26 @@ func (s *Service) Settle(ctx context.Context, caller Caller, req *SettleRequest)
 		return nil, false, err
 	}
 	return st, replayed, nil
+}
+
+// settledBefore answers a Settle that prepare refused: when the same request was settled
+// before, the retry gets the stored answer, not a refusal caused by what changed since —
+// the snapshot, the catalog, or "today" passing midnight into a year without a policy.
+func (s *Service) settledBefore(ctx context.Context, caller Caller, req *SettleRequest, refusal error) (*Settlement, bool, error) {
+	if checkRequestID(req.RequestID) != nil || authorize(caller, req.InstitutionID) != nil {
+		return nil, false, refusal
+	}
+	st, err := s.Ledger.Find(ctx, req.InstitutionID, req.RequestID)
+	switch {
+	case errors.Is(err, ErrSettlementNotFound):
+		return nil, false, refusal
+	case err != nil:
+		return nil, false, err
+	case st.RequestHash != req.hash():
+		return nil, false, Errorf(ErrIdempotencyConflict, "request_id",
+			"request %q of institution %s was settled with different content", req.RequestID, req.InstitutionID)
+	}
+	return st, true, nil
 }
 
 // PreSettle splits a bill exactly as Settle would now, and writes nothing.

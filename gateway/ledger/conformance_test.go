@@ -48,6 +48,7 @@ func conformance(t *testing.T, open func(*testing.T) gateway.Ledger) {
 		{"cancel restores accumulators", testCancel},
 		{"cancel errors", testCancelErrors},
 		{"get errors", testGetErrors},
+		{"find by request id", testFind},
 		{"account spent since the snapshot", testAccountSpent},
 		{"concurrent settles of one person", testConcurrentPerson},
 		{"storm of one request", testStorm},
@@ -228,6 +229,19 @@ func testGetErrors(t *testing.T, l gateway.Ledger) {
 		var ge *gateway.Error
 		if !errors.As(err, &ge) || ge.Reason != tt.want {
 			t.Errorf("Get(%s, %s): got %v, want %s", tt.inst, tt.id, err, tt.want)
+		}
+	}
+}
+
+func testFind(t *testing.T, l gateway.Ledger) {
+	a := mustSettle(t, l, "H1", "r1", "p1", "10.00")
+	got, err := l.Find(ctx, "H1", "r1")
+	if err != nil || got.ID != a.ID || got.RequestHash != a.RequestHash {
+		t.Fatalf("Find: %+v, %v", got, err)
+	}
+	for _, k := range [][2]string{{"H2", "r1"}, {"H1", "r2"}} {
+		if _, err := l.Find(ctx, k[0], k[1]); !errors.Is(err, gateway.ErrSettlementNotFound) {
+			t.Errorf("Find(%s, %s): got %v, want SETTLEMENT_NOT_FOUND", k[0], k[1], err)
 		}
 	}
 }

@@ -243,6 +243,16 @@ func (j *Journal) Cancel(ctx context.Context, c gateway.CancelKey) (*gateway.Set
 	return clone(st), false, nil
 }
 
+func (j *Journal) Find(ctx context.Context, institutionID, requestID string) (*gateway.Settlement, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	id, ok := j.byRequest[requestKey{institutionID, requestID}]
+	if !ok {
+		return nil, gateway.Errorf(gateway.ErrSettlementNotFound, "request_id", "no settlement for request %q", requestID)
+	}
+	return clone(j.settlements[id]), nil
+}
+
 func (j *Journal) Get(ctx context.Context, institutionID, settlementID string) (*gateway.Settlement, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -242,6 +242,18 @@ func (l *Postgres) Position(ctx context.Context, personKey string, year int, acc
 	return pos, nil
 }
 
+func (l *Postgres) Find(ctx context.Context, institutionID, requestID string) (*gateway.Settlement, error) {
+	var id string
+	err := l.pool.QueryRow(ctx, `select id::text from settlements where institution_id = $1 and request_id = $2`, institutionID, requestID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, gateway.Errorf(gateway.ErrSettlementNotFound, "request_id", "no settlement for request %q", requestID)
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.get(ctx, l.pool, id)
+}
+
 func (l *Postgres) Get(ctx context.Context, institutionID, settlementID string) (*gateway.Settlement, error) {
 	if _, err := uuid.Parse(settlementID); err != nil {
 		return nil, notFound(settlementID)
