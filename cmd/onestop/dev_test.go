@@ -5,10 +5,16 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"onestop/gateway/ledger/ledgertest"
 )
@@ -93,6 +99,8 @@ func settleAndStop(t *testing.T, grpcAddr, httpAddr string, args ...string) {
 		t.Errorf("no banner or grpcurl example:\n%s", out.String())
 	}
 
+	checkHealthAndReflection(t, grpcAddr)
+
 	client := func(args ...string) string {
 		t.Helper()
 		c := newRoot()
@@ -127,6 +135,43 @@ func settleAndStop(t *testing.T, grpcAddr, httpAddr string, args ...string) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("onestop %s did not shut down", args[0])
+	}
+}
+
+// checkHealthAndReflection: the standard health service answers SERVING and server
+// reflection lists the onestop.v1 services (what grpcurl needs).
+func checkHealthAndReflection(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health: %v, %v", h, err)
+	}
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.Name)
+	}
+	for _, want := range []string{"onestop.v1.SettlementService", "onestop.v1.EligibilityService", "grpc.health.v1.Health"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("reflection lists %v, not %s", names, want)
+		}
 	}
 }
 
