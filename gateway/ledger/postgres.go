@@ -143,13 +143,6 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 	}
 	b.Queue(`commit`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		var pe *pgconn.PgError
-		switch {
-		case isUniqueViolation(err):
-			return nil, false, err
-		case errors.As(err, &pe):
-			return nil, false, unavailable(err) // the server refused: nothing was committed
-		}
 		return nil, false, commitFailed(err)
 	}
 	inTx = false
@@ -409,13 +402,6 @@ func (l *Postgres) cancelOnce(ctx context.Context, c gateway.CancelKey) (*gatewa
 		where d.settlement_id = $1 and a.person_key = $2 and a.year = $3 and a.key = d.key`, c.SettlementID, personKey, year)
 	b.Queue(`commit`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		var pe *pgconn.PgError
-		switch {
-		case isUniqueViolation(err):
-			return nil, false, err
-		case errors.As(err, &pe):
-			return nil, false, unavailable(err)
-		}
 		return nil, false, commitFailed(err)
 	}
 	inTx = false
@@ -442,12 +428,18 @@ func unavailable(err error) error {
 	return &gateway.Error{Kind: gateway.KindUnavailable, Reason: gateway.ReasonLedgerUnavailable, Message: "the ledger is unavailable; retry with the same request_id", Err: err}
 }
 
-// commitFailed: when COMMIT fails the transaction may or may not have committed. The terminal
-// retries with the same request_id, and the idempotency key finds out which.
+// commitFailed classifies a failure of the batch that ends in COMMIT. When the server
+// answered with an error, nothing was committed: a unique violation is returned as it is (the
+// caller retries and reads the winner), anything else is retryable. When it did not answer,
+// the transaction may or may not have committed: the terminal retries with the same
+// request_id, and the idempotency key finds out which.
 func commitFailed(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return unavailable(err) // the server answered: it did not commit
+	switch {
+	case isUniqueViolation(err):
+		return err
+	case errors.As(err, &pe):
+		return unavailable(err)
 	}
 	return &gateway.Error{Kind: gateway.KindUnavailable, Reason: gateway.ReasonOutcomeUnknown,
 		Message: "the settlement may or may not have been stored; retry with the same request_id", Err: err}
