@@ -54,7 +54,6 @@ type record struct {
 	Settlement   *gateway.Settlement   `json:"settlement,omitempty"`
 	SettlementID string                `json:"settlement_id,omitempty"`
 	Cancellation *gateway.Cancellation `json:"cancellation,omitempty"`
-	Institution  string                `json:"institution_id,omitempty"`
 }
 
 // OpenJournal opens (or creates) the journal at path and replays it. A last line cut short
@@ -232,7 +231,7 @@ func (j *Journal) Cancel(ctx context.Context, c gateway.CancelKey) (*gateway.Set
 	if st.State == gateway.StateCancelled {
 		return nil, false, gateway.Errorf(gateway.ErrAlreadyCancelled, "settlement_id", "settlement %s is already cancelled", c.SettlementID)
 	}
-	rec := &record{Op: "cancel", SettlementID: st.ID, Institution: c.InstitutionID,
+	rec := &record{Op: "cancel", SettlementID: st.ID,
 		Cancellation: &gateway.Cancellation{RequestID: c.RequestID, Reason: c.Reason, CancelledAt: now()}}
 	if err := j.append(rec); err != nil {
 		return nil, false, err
