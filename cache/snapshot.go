@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -157,11 +158,11 @@ func ReadSnapshot(r io.Reader, each func(n int, l *Line) error) ([]LineError, er
 	var bad []LineError
 	for n := 1; sc.Scan(); n++ {
 		text := sc.Bytes()
-		if len(strings.TrimSpace(string(text))) == 0 {
+		if len(bytes.TrimSpace(text)) == 0 {
 			continue
 		}
 		var l Line
-		dec := json.NewDecoder(strings.NewReader(string(text)))
+		dec := json.NewDecoder(bytes.NewReader(text))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
 			bad = append(bad, LineError{Line: n, Err: err})
