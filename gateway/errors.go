@@ -39,7 +39,6 @@ const (
 	ReasonIdempotencyConflict    = "IDEMPOTENCY_CONFLICT"
 	ReasonSettlementNotFound     = "SETTLEMENT_NOT_FOUND"
 	ReasonAlreadyCancelled       = "ALREADY_CANCELLED"
-	ReasonUnknownInstitution     = "UNKNOWN_INSTITUTION"
 	ReasonWrongInstitution       = "WRONG_INSTITUTION"
 	ReasonUnauthenticated        = "UNAUTHENTICATED"
 	ReasonEligibilityUnavailable = "ELIGIBILITY_UNAVAILABLE"

@@ -315,7 +315,7 @@ func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemain
 		State:         StateSettled,
 		Total:         res.Total,
 		PolicyScope:   res.PolicyScope,
-		FundTotal:     res.FundTotal().Round(2),
+		FundTotal:     res.FundTotal(),
 		Hospital:      res.Hospital,
 		Account:       res.Account,
 		Cash:          res.Cash,

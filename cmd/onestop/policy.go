@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -140,7 +142,7 @@ func writeExplain(w io.Writer, c *policy.Case, r *policy.Result) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	for _, fund := range sortedFunds(r) {
+	for _, fund := range slices.Sorted(maps.Keys(r.Funds)) {
 		fmt.Fprintf(w, "%-18s %12s\n", fund, money(r.Funds[fund]))
 	}
 	fmt.Fprintf(w, "%-18s %12s\n%-18s %12s\n%-18s %12s\n", "hospital", money(r.Hospital), "account", money(r.Account), "cash", money(r.Cash))

@@ -140,9 +140,8 @@ type Rate int64
 type ratio = Rate
 
 const (
-	ratioScale           = 9
-	ratioOne       ratio = 1_000_000_000
-	ratioMaxDigits       = ratioScale
+	ratioScale       = 9
+	ratioOne   ratio = 1_000_000_000
 )
 
 // parseRatio reads a rate such as "0.85"; the caller checks the range it needs.
@@ -156,7 +155,7 @@ func parseRatio(s string) (ratio, error) {
 	}
 	scaled := d.Shift(ratioScale)
 	if !scaled.IsInteger() {
-		return 0, fmt.Errorf("%q has more than %d decimals", s, ratioMaxDigits)
+		return 0, fmt.Errorf("%q has more than %d decimals", s, ratioScale)
 	}
 	if scaled.Abs().Cmp(decimal.New(1000, ratioScale)) > 0 {
 		return 0, fmt.Errorf("%q is out of range", s)
