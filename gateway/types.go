@@ -19,11 +19,10 @@ type Institution struct {
 	Terminals     []Terminal
 }
 
-// Terminal is one cashier terminal of an institution. Token is for dev data only; real
-// institutions files carry TokenSHA256 (hex).
+// Terminal is one cashier terminal of an institution, known by the SHA-256 (hex) of its
+// token: the institutions file may hold the plain token (dev data) or only its digest.
 type Terminal struct {
 	ID          string
-	Token       string
 	TokenSHA256 string
 }
 

@@ -96,6 +96,14 @@ func envName(flag string) string {
 	return string(b)
 }
 
+// load completes the flags from the environment and validates the result.
+func (c *config) load(fs *pflag.FlagSet, dev bool) error {
+	if err := fromEnv(fs); err != nil {
+		return err
+	}
+	return c.Validate(dev)
+}
+
 // Validate reports every problem at once, before anything starts.
 func (c *config) Validate(dev bool) error {
 	var errs []error
@@ -129,10 +137,7 @@ func serveCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the gateway on Postgres",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := fromEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			if err := c.Validate(false); err != nil {
+			if err := c.load(cmd.Flags(), false); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -159,10 +164,7 @@ func devCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Run the gateway with everything embedded: demo data, a file ledger, 127.0.0.1 only",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := fromEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			if err := c.Validate(true); err != nil {
+			if err := c.load(cmd.Flags(), true); err != nil {
 				return err
 			}
 			for _, addr := range []string{c.GRPCAddr, c.HTTPAddr} {
