@@ -59,15 +59,14 @@ func (s *Service) GetEligibility(ctx context.Context, caller Caller, req *Eligib
 	// A referred outpatient visit to this institution: Remaining resolves every pool from it,
 	// each as if of the pool's own medical type.
 	v := visit(inst, person, policy.Outpatient, date, date, true)
-	pp := policy.Person{Scheme: person.Scheme, Status: person.Status, Categories: person.Categories, Flags: person.Flags}
-	remaining, err := policy.Remaining(p, pp, v, pos.Accumulators)
+	remaining, err := policy.Remaining(p, person.policyPerson(), v, pos.Accumulators)
 	if err != nil {
 		return nil, Internal(err)
 	}
 	view := &EligibilityView{
 		Person:         summary(person),
 		Flags:          person.Flags,
-		AccountBalance: decimal.Max(decimal.Zero, person.AccountBalance.Sub(pos.AccountSpent)),
+		AccountBalance: person.accountAvailable(pos.AccountSpent),
 		Policy:         PolicyRef{ID: p.ID, Name: p.Name, Region: p.Region, Year: p.Year},
 		AsOf:           person.AsOf,
 	}

@@ -49,9 +49,7 @@ func (s *Service) Settle(ctx context.Context, caller Caller, req *SettleRequest)
 		Year:          pc.bill.settleDate.Year,
 		AccountSince:  pc.person.AsOf,
 	}
-	st, replayed, err := s.Ledger.Settle(ctx, key, func(pos Position) (*Settlement, error) {
-		return pc.split(pos)
-	})
+	st, replayed, err := s.Ledger.Settle(ctx, key, pc.split)
 	if err != nil {
 		return nil, false, err
 	}
@@ -273,14 +271,9 @@ func (s *Service) classify(region string, b *bill) ([]policy.Line, []Item, error
 // split is step 6's pure part: the policy engine on the ledger's position, and the
 // settlement record made of its result.
 func (pc *prepared) split(pos Position) (*Settlement, error) {
-	person := policy.Person{
-		Scheme:     pc.person.Scheme,
-		Status:     pc.person.Status,
-		Categories: pc.person.Categories,
-		Flags:      pc.person.Flags,
-	}
+	person := pc.person.policyPerson()
 	if pc.bill.req.UseAccount {
-		person.AccountBalance = decimal.Max(decimal.Zero, pc.person.AccountBalance.Sub(pos.AccountSpent))
+		person.AccountBalance = pc.person.accountAvailable(pos.AccountSpent)
 	}
 	res, err := policy.Split(pc.policy, person, pc.visit, pos.Accumulators, pc.lines)
 	if err != nil {
@@ -363,6 +356,18 @@ var FundCodes = map[string]string{
 	"critical_illness": "390200",
 	"medical_aid":      "610100",
 	"hospital":         "999996",
+}
+
+// policyPerson is the person as the policy engine sees them; the account balance is the
+// caller's to set.
+func (p *Person) policyPerson() policy.Person {
+	return policy.Person{Scheme: p.Scheme, Status: p.Status, Categories: p.Categories, Flags: p.Flags}
+}
+
+// accountAvailable is the personal account a bill may use now: the snapshot's balance less
+// what the ledger has settled from it since the snapshot.
+func (p *Person) accountAvailable(spent decimal.Decimal) decimal.Decimal {
+	return decimal.Max(decimal.Zero, p.AccountBalance.Sub(spent))
 }
 
 func summary(p *Person) PersonSummary {
