@@ -164,11 +164,14 @@ func (c *Case) Inputs() (Person, Visit, Accumulators, []Line, error) {
 	return person, visit, acc, lines, nil
 }
 
+// ErrUnknownPolicy: a case names a policy its fixture root does not hold.
+var ErrUnknownPolicy = errors.New("the case's policy is not in the fixture root")
+
 // Run splits the case's bill under its policy from set.
 func (c *Case) Run(set *Set) (*Result, error) {
 	p, ok := set.ByID(c.Policy)
 	if !ok {
-		return nil, fmt.Errorf("%s: policy %q is not in the fixture root", c.File, c.Policy)
+		return nil, fmt.Errorf("%s: %w: %q", c.File, ErrUnknownPolicy, c.Policy)
 	}
 	person, visit, acc, lines, err := c.Inputs()
 	if err != nil {
@@ -283,11 +286,11 @@ func checkFile(set *Set, file string) CaseReport {
 		return rep
 	}
 	rep.Name = c.Name
-	if _, ok := set.ByID(c.Policy); !ok {
-		rep.Err = fmt.Errorf("%s: policy %q is not in the fixture root", file, c.Policy)
+	res, err := c.Run(set)
+	if errors.Is(err, ErrUnknownPolicy) {
+		rep.Err = err
 		return rep
 	}
-	res, err := c.Run(set)
 	rep.Result = res
 	rep.Mismatches = c.Expect.Compare(res, err)
 	return rep
