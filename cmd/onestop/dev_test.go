@@ -79,22 +79,7 @@ func settleAndStop(t *testing.T, grpcAddr, httpAddr string, args ...string) {
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
-		if err == nil && resp.StatusCode == http.StatusOK {
-			resp.Body.Close()
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("onestop %s stopped: %v\n%s", args[0], err, out.String())
-		default:
-		}
-		if i == 100 {
-			t.Fatalf("onestop %s did not become healthy: %v\n%s", args[0], err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitHealthy(t, httpAddr, done, &out)
 	if args[0] == "dev" && (!strings.Contains(out.String(), "NOT FOR PRODUCTION") || !strings.Contains(out.String(), "grpcurl")) {
 		t.Errorf("no banner or grpcurl example:\n%s", out.String())
 	}
@@ -135,6 +120,29 @@ func settleAndStop(t *testing.T, grpcAddr, httpAddr string, args ...string) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("onestop %s did not shut down", args[0])
+	}
+}
+
+// waitHealthy waits until /healthz answers ok, failing if the server stops first.
+func waitHealthy(t *testing.T, httpAddr string, done <-chan error, out *syncBuffer) {
+	t.Helper()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("onestop stopped: %v\n%s", err, out.String())
+		default:
+		}
+		if i == 100 {
+			t.Fatalf("onestop did not become healthy: %v\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
