@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,7 +79,7 @@ func newRig(b *testing.B) *rig {
 	svc := &gateway.Service{
 		Directory: dirx, Eligibility: elig, Catalog: cat, Location: time.UTC,
 		Policies: func() *policy.Set { return set },
-		Ledger:   ledger.NewPostgres(ledgertest.Pool(b, 32)),
+		Ledger:   ledger.NewPostgres(ledgertest.Pool(b, poolSize())),
 		Now:      func() time.Time { return time.Date(2022, 12, 31, 0, 0, 0, 0, time.UTC) },
 	}
 	srv, _ := api.NewServer(svc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
@@ -182,4 +183,12 @@ func BenchmarkPreSettle(b *testing.B) {
 			})
 		})
 	}
+}
+
+func poolSize() int32 {
+	n, err := strconv.Atoi(os.Getenv("ONESTOP_BENCH_POOL"))
+	if err != nil {
+		return 32
+	}
+	return int32(n)
 }
