@@ -26,6 +26,7 @@ var kindCodes = map[gateway.Kind]codes.Code{
 	gateway.KindPermissionDenied:   codes.PermissionDenied,
 	gateway.KindUnauthenticated:    codes.Unauthenticated,
 	gateway.KindUnavailable:        codes.Unavailable,
+	gateway.KindResourceExhausted:  codes.ResourceExhausted,
 }
 
 // Status converts an error to the status a terminal sees. Internal failures are logged with

@@ -18,6 +18,7 @@ const (
 	KindPermissionDenied               // the terminal may not act for that institution
 	KindUnauthenticated                // no or unknown terminal token
 	KindUnavailable                    // try again: a dependency is down, or a commit's outcome is unknown
+	KindResourceExhausted              // the terminal is over its rate limit: slow down
 )
 
 // Reasons: the stable strings terminals match on (google.rpc.ErrorInfo.reason).
@@ -32,6 +33,10 @@ const (
 	ReasonUnknownItem            = "UNKNOWN_ITEM"
 	ReasonUnknownMedType         = "UNKNOWN_MED_TYPE"
 	ReasonInvalidCredential      = "INVALID_CREDENTIAL"
+	ReasonInvalidIDNumber        = "INVALID_ID_NUMBER" // GB 11643 check digit or form
+	ReasonVoucherInvalid         = "VOUCHER_INVALID"   // malformed, forged, or from an unknown issuer
+	ReasonVoucherExpired         = "VOUCHER_EXPIRED"
+	ReasonVoucherReplayed        = "VOUCHER_REPLAYED" // its nonce was already used
 	ReasonPersonNotFound         = "PERSON_NOT_FOUND"
 	ReasonNotInsured             = "NOT_INSURED"
 	ReasonNoPolicy               = "NO_POLICY"
@@ -41,6 +46,7 @@ const (
 	ReasonAlreadyCancelled       = "ALREADY_CANCELLED"
 	ReasonWrongInstitution       = "WRONG_INSTITUTION"
 	ReasonUnauthenticated        = "UNAUTHENTICATED"
+	ReasonRateLimited            = "RATE_LIMITED"
 	ReasonEligibilityUnavailable = "ELIGIBILITY_UNAVAILABLE"
 	ReasonLedgerUnavailable      = "LEDGER_UNAVAILABLE"
 	ReasonOutcomeUnknown         = "OUTCOME_UNKNOWN"
