@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"onestop/gateway"
@@ -19,18 +18,20 @@ type Memory struct {
 
 var _ gateway.Eligibility = (*Memory)(nil)
 
-// LoadSnapshotFile reads a JSON Lines snapshot into memory. Bad lines are reported together
+// LoadSnapshotFile reads a snapshot (JSON Lines, or CSV for a .csv name) into memory. Bad lines are reported together
 // (with line numbers) and nothing is loaded: a gateway must not start on half a snapshot.
 func LoadSnapshotFile(path string, k Keyer) (*Memory, error) {
-	f, err := os.Open(path)
+	f, err := OpenSnapshot(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	asOf := fileTime(f)
 	m := &Memory{keyer: k, byKey: map[string]*gateway.Person{}, byCard: map[string]string{}}
-	bad, err := ReadSnapshot(f, func(n int, l *Line) error {
-		p, err := l.Person(k, asOf)
+	bad, err := f.Each(func(n int, l *Line) error {
+		if l.Op != "" {
+			return fmt.Errorf("op: %q belongs in a delta file, not a snapshot", l.Op)
+		}
+		p, err := l.Person(k, f.AsOf)
 		if err != nil {
 			return err
 		}
@@ -44,7 +45,7 @@ func LoadSnapshotFile(path string, k Keyer) (*Memory, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	if len(bad) > 0 {
 		msgs := make([]string, 0, min(len(bad), 10))

@@ -38,6 +38,8 @@ type Line struct {
 	// AsOf is when the agency took this record (RFC 3339); account payments settled after
 	// it are subtracted from AccountBalance. Default: the snapshot file's modification time.
 	AsOf *time.Time `json:"as_of"`
+	// Op is for delta files only: "upsert" (the default) or "remove".
+	Op string `json:"op,omitempty"`
 }
 
 type LineCategory struct {

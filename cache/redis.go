@@ -1,0 +1,222 @@
+package cache
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"onestop/gateway"
+)
+
+// DefaultPrefix is where onestop keeps eligibility in Redis (see scripts.go for the layout).
+const DefaultPrefix = "onestop:elig:"
+
+// Redis is the eligibility snapshot in Redis: versioned loads switched atomically, deltas
+// on top of the current version, change announcements over pub/sub. Readers normally go
+// through a Tier, which caches in process.
+type Redis struct {
+	rdb    redis.UniversalClient
+	keyer  Keyer
+	prefix string
+}
+
+// NewRedis uses rdb (see RedisOptions for the deadlines a gateway should set) with
+// persons keyed by keyer; prefix "" means DefaultPrefix.
+func NewRedis(rdb redis.UniversalClient, keyer Keyer, prefix string) *Redis {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Redis{rdb: rdb, keyer: keyer, prefix: prefix}
+}
+
+// RedisOptions parses a redis:// URL with the deadlines a counter can afford: every call
+// is bounded by its context and by short socket timeouts, so a hung Redis costs a cashier
+// a fraction of a second, not a minute.
+func RedisOptions(url string) (*redis.Options, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	o.ContextTimeoutEnabled = true
+	o.DialTimeout = time.Second
+	o.ReadTimeout = 300 * time.Millisecond
+	o.WriteTimeout = 300 * time.Millisecond
+	o.PoolTimeout = 300 * time.Millisecond
+	o.MaxRetries = 1
+	return o, nil
+}
+
+// field is the first fieldLen bytes of a hex HMAC key.
+func field(hexKey string) ([]byte, error) {
+	b, err := hex.DecodeString(hexKey)
+	if err != nil || len(b) < fieldLen {
+		return nil, fmt.Errorf("not a person key")
+	}
+	return b[:fieldLen], nil
+}
+
+func bucketOf(f []byte, n int) int { return int(binary.BigEndian.Uint32(f[:4]) % uint32(n)) }
+
+func (r *Redis) versionKey(v string, rest string) string { return r.prefix + "v" + v + ":" + rest }
+
+// errNoSnapshot: Redis answered, but no snapshot was ever switched in.
+var errNoSnapshot = errors.New("no eligibility snapshot is loaded in Redis")
+
+// fetch reads the record a person key (kind 'p') or card key (kind 'c') leads to, from the
+// current version. It returns gateway.ErrPersonNotFound when there is none.
+func (r *Redis) fetch(ctx context.Context, kind byte, hexKey string) (*gateway.Person, error) {
+	f, err := field(hexKey)
+	if err != nil {
+		return nil, gateway.Internal(err)
+	}
+	res, err := lookupScript.Run(ctx, r.rdb, nil, r.prefix, string(kind), string(f)).Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) == 0 {
+		return nil, errNoSnapshot
+	}
+	rec, _ := res[1].(string)
+	if rec == "" {
+		return nil, gateway.Errorf(gateway.ErrPersonNotFound, "credential", "no insured person with this credential")
+	}
+	personKey := hexKey
+	if kind == 'c' {
+		full, _ := res[2].(string)
+		personKey = hex.EncodeToString([]byte(full))
+	}
+	p, card, live, err := decodeRecord(personKey, []byte(rec))
+	if err != nil {
+		return nil, gateway.Internal(fmt.Errorf("version %v: %w", res[0], err))
+	}
+	// A card index entry left pointing at a person whose card has since changed is not a
+	// match: a reported-lost card stops working the moment the delta lands.
+	if !live || (kind == 'c' && string(card) != string(f)) {
+		return nil, gateway.Errorf(gateway.ErrPersonNotFound, "credential", "no insured person with this credential")
+	}
+	return p, nil
+}
+
+// Status describes the snapshot in Redis.
+type Status struct {
+	Current    string    // version readers use; "" when none
+	Persons    int64     // persons written by the load (deltas not counted)
+	Buckets    int       // hashes per index
+	Source     string    // the file it was loaded from
+	LoadedAt   time.Time // when the load finished
+	SwitchedAt time.Time
+	Loading    string // a version being loaded now, if any
+	// MemoryBytes is Redis's used_memory: the whole server, not only this snapshot.
+	MemoryBytes int64
+}
+
+// Status reads the current version's metadata.
+func (r *Redis) Status(ctx context.Context) (Status, error) {
+	var s Status
+	cur, err := r.rdb.Get(ctx, r.prefix+"current").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return s, err
+	}
+	s.Current = cur
+	ld, err := r.rdb.Get(ctx, r.prefix+"loading").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return s, err
+	}
+	s.Loading = ld
+	if cur != "" {
+		meta, err := r.rdb.HGetAll(ctx, r.versionKey(cur, "meta")).Result()
+		if err != nil {
+			return s, err
+		}
+		s.Persons, _ = strconv.ParseInt(meta["persons"], 10, 64)
+		s.Buckets, _ = strconv.Atoi(meta["buckets"])
+		s.Source = meta["source"]
+		s.LoadedAt, _ = time.Parse(time.RFC3339, meta["loaded_at"])
+		s.SwitchedAt, _ = time.Parse(time.RFC3339, meta["switched_at"])
+	}
+	info, err := r.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return s, err
+	}
+	s.MemoryBytes = usedMemory(info)
+	return s, nil
+}
+
+func usedMemory(info string) int64 {
+	for _, l := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// Event is a change announced on the events channel.
+type Event struct {
+	Switch  string // a new version became current: every cached person may be out of date
+	Person  string // tier key of a changed person ("p:" + field hex)
+	Cards   []string
+	Resync  bool // the subscription was (re)established: announcements may have been missed
+	Invalid string
+}
+
+// Subscribe calls on for every announcement until ctx ends. It returns once subscribed;
+// go-redis reconnects a broken subscription by itself, and each (re)subscription is
+// reported as a Resync event, since announcements sent meanwhile were lost.
+func (r *Redis) Subscribe(ctx context.Context, on func(Event)) error {
+	ps := r.rdb.Subscribe(ctx, r.prefix+"events")
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return err
+	}
+	go func() {
+		defer ps.Close()
+		for ctx.Err() == nil {
+			msg, err := ps.Receive(ctx)
+			if err != nil {
+				// The connection broke; go-redis redials on the next Receive. A short pause
+				// keeps a dead Redis from spinning this loop.
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				on(Event{Resync: true})
+			case *redis.Message:
+				on(parseEvent(m.Payload))
+			}
+		}
+	}()
+	return nil
+}
+
+func parseEvent(payload string) Event {
+	parts := strings.Fields(payload)
+	switch {
+	case len(parts) == 2 && parts[0] == "switch":
+		return Event{Switch: parts[1]}
+	case len(parts) == 4 && parts[0] == "person":
+		e := Event{Person: "p:" + parts[1]}
+		for _, c := range parts[2:] {
+			if c != "-" {
+				e.Cards = append(e.Cards, "c:"+c)
+			}
+		}
+		return e
+	}
+	return Event{Invalid: payload}
+}
+
+// MetaKey is the key of a version's metadata hash.
+func (r *Redis) MetaKey(version string) string { return r.versionKey(version, "meta") }
