@@ -33,7 +33,8 @@ import (
 const fixtureRoot = "../testdata/policy"
 
 // world is a gateway built from the fixture cases: each case becomes a person in the
-// snapshot, an institution with the case's level and region, and catalog items with the
+// snapshot, an institution with the case's level and region (terminals: T1 by token
+// tok-<institution>, M1 by client certificate), and catalog items with the
 // case's classes and ceilings, all written as the files a gateway reads at start-up.
 type world struct {
 	cases   []*policy.Case
@@ -104,7 +105,7 @@ func newWorld(t *testing.T, l gateway.Ledger) *world {
 			county = "C2"
 		}
 		level := max(c.Visit.Level, 1)
-		fmt.Fprintf(&institutions, "  - {id: %s, name: Case %d, region: %q, county: %s, level: %d, aid_designated: %v, terminals: [{id: T1, token: tok-%s}]}\n",
+		fmt.Fprintf(&institutions, "  - {id: %s, name: Case %d, region: %q, county: %s, level: %d, aid_designated: %v, terminals: [{id: T1, token: tok-%s}, {id: M1, mtls: true}]}\n",
 			instID, i, region, county, level, c.Visit.InCounty, instID)
 		line := cache.Line{
 			IDNumber: idNumber(i), Name: "病人" + fmt.Sprint(i), Scheme: c.Person.Scheme, Status: c.Person.Status,
@@ -178,10 +179,15 @@ func newWorld(t *testing.T, l gateway.Ledger) *world {
 }
 
 // serve runs the real gRPC server on an in-memory listener.
-func serve(t *testing.T, svc *gateway.Service) *grpc.ClientConn {
+func serve(t *testing.T, svc *gateway.Service, opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	return serveLog(t, svc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), opts...)
+}
+
+func serveLog(t *testing.T, svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	srv, _ := api.NewServer(svc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	srv, _ := api.NewServer(svc, log, opts...)
 	go srv.Serve(lis) //nolint:errcheck
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

@@ -24,8 +24,10 @@ import (
 const MaxRequestBytes = 1 << 20
 
 // NewServer returns a gRPC server with the onestop.v1 services on svc, the standard health
-// service (reported SERVING) and server reflection. Interceptors, outermost first: panic
-// recovery, status conversion, terminal authentication (onestop.v1 services only).
+// service (reported SERVING) and server reflection. Interceptors, outermost first: the
+// access log (outermost so it sees every call's final code, panics included), panic
+// recovery, status conversion, terminal authentication (onestop.v1 services only), then
+// the interceptors of opts (RateLimit): they see the authenticated caller.
 func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	authn := auth.UnaryServerInterceptor(authenticate(svc.Directory))
 	onlyOnestop := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
@@ -34,6 +36,7 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(
+			accessLog(log),
 			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 				log.ErrorContext(ctx, "panic in handler", "panic", p)
 				return status.Error(codes.Internal, "internal error")
@@ -50,32 +53,6 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
 	return srv, hs
-}
-
-type callerKey struct{}
-
-// authenticate maps "authorization: Bearer <token>" to the terminal's institution.
-func authenticate(dir gateway.Directory) auth.AuthFunc {
-	return func(ctx context.Context) (context.Context, error) {
-		token, err := auth.AuthFromMD(ctx, "bearer")
-		if err != nil {
-			return nil, unauthenticated("send the terminal token as 'authorization: Bearer <token>'")
-		}
-		inst, terminal, ok := dir.Authenticate(token)
-		if !ok {
-			return nil, unauthenticated("unknown terminal token")
-		}
-		return context.WithValue(ctx, callerKey{}, gateway.Caller{Institution: inst, TerminalID: terminal}), nil
-	}
-}
-
-func unauthenticated(msg string) error {
-	return &gateway.Error{Kind: gateway.KindUnauthenticated, Reason: gateway.ReasonUnauthenticated, Message: msg}
-}
-
-func caller(ctx context.Context) gateway.Caller {
-	c, _ := ctx.Value(callerKey{}).(gateway.Caller)
-	return c
 }
 
 // handlers implement the onestop.v1 services by converting and delegating to the gateway.

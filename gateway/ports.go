@@ -29,6 +29,9 @@ type Directory interface {
 	Authenticate(token string) (*Institution, string, bool)
 	// Institution returns an institution by id.
 	Institution(id string) (*Institution, bool)
+	// Terminal returns a terminal by its institution's id and its own, and false when the
+	// pair is unknown. Callers authenticating by certificate must also check Terminal.MTLS.
+	Terminal(institutionID, terminalID string) (*Institution, *Terminal, bool)
 }
 
 // Ledger stores settlements and the persons' annual accumulators: the source of truth for

@@ -21,9 +21,12 @@ type Institution struct {
 
 // Terminal is one cashier terminal of an institution, known by the SHA-256 (hex) of its
 // token: the institutions file may hold the plain token (dev data) or only its digest.
+// An MTLS terminal may instead present a client certificate naming the institution (O)
+// and the terminal (CN); it may have no token at all.
 type Terminal struct {
 	ID          string
-	TokenSHA256 string
+	TokenSHA256 string // "" for a certificate-only terminal
+	MTLS        bool
 }
 
 // CredentialType is how the patient identifies at the counter.

@@ -14,12 +14,14 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"onestop/api"
 	onestopv1 "onestop/api/onestop/v1"
 )
 
@@ -30,6 +32,9 @@ type clientFlags struct {
 	institution string
 	json        bool
 	timeout     time.Duration
+	tlsCA       string // set any TLS flag and the connection is TLS
+	cert, key   string
+	tls         bool
 }
 
 func (f *clientFlags) bind(cmd *cobra.Command) {
@@ -38,23 +43,37 @@ func (f *clientFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.institution, "institution", "", "institution id (or ONESTOP_INSTITUTION)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the answer as JSON")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "deadline of the call")
+	cmd.Flags().BoolVar(&f.tls, "tls", false, "connect with TLS, the gateway verified against the system roots (implied by --tls-ca, --cert)")
+	cmd.Flags().StringVar(&f.tlsCA, "tls-ca", "", "CA of the gateway's certificate, PEM (implies --tls)")
+	cmd.Flags().StringVar(&f.cert, "cert", "", "terminal client certificate, PEM, instead of --token (implies --tls)")
+	cmd.Flags().StringVar(&f.key, "key", "", "the client certificate's private key, PEM")
 }
 
-// dial connects and returns a context carrying the token. The connection is plaintext:
-// these commands are for a gateway on this machine or behind a TLS-terminating proxy.
+// dial connects and returns a context carrying the token, if any. Without TLS flags the
+// connection is plaintext: for a gateway on this machine or behind a TLS-terminating proxy.
 func (f *clientFlags) dial(cmd *cobra.Command) (*grpc.ClientConn, context.Context, context.CancelFunc, error) {
 	if err := fromEnv(cmd.Flags()); err != nil {
 		return nil, nil, nil, err
 	}
-	if f.token == "" || f.institution == "" {
-		return nil, nil, nil, fmt.Errorf("--token and --institution are required (or ONESTOP_TOKEN, ONESTOP_INSTITUTION)")
+	if (f.token == "" && f.cert == "") || f.institution == "" {
+		return nil, nil, nil, fmt.Errorf("--institution and --token or --cert are required (or ONESTOP_INSTITUTION, ONESTOP_TOKEN, ONESTOP_CERT)")
 	}
-	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if f.tls || f.tlsCA != "" || f.cert != "" || f.key != "" {
+		cfg, err := api.ClientTLS(f.tlsCA, f.cert, f.key)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+f.token)
+	if f.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+f.token)
+	}
 	return conn, ctx, cancel, nil
 }
 

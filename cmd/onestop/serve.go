@@ -19,6 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"onestop/api"
@@ -48,6 +50,13 @@ type config struct {
 	DataDir         string // dev: the embedded ledger's folder
 	PersonKeySecret string
 	Timezone        string
+
+	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
+	TLSCert   string  // serve
+	TLSKey    string  // serve
+	ClientCA  string  // serve: terminal certificates are accepted when given
+	RateLimit float64 // calls a second per terminal; 0 = no limit
+	RateBurst int
 }
 
 // flags binds the shared flags; every flag may also come from ONESTOP_<NAME> (upper case,
@@ -60,6 +69,8 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringVar(&c.Catalog, "catalog", "", "catalog CSV")
 	fs.StringVar(&c.Policies, "policies", "", "directory of policy YAML files")
 	fs.StringVar(&c.Timezone, "timezone", "Asia/Shanghai", "time zone of 'today' for settlement dates")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 50, "calls a second per terminal, on average; 0 = no limit")
+	fs.IntVar(&c.RateBurst, "rate-burst", 100, "calls a terminal may make at once before --rate-limit applies")
 	if dev {
 		fs.StringVar(&c.DataDir, "data-dir", "./.onestop", "folder of the embedded ledger (and the demo data it unpacks)")
 		return
@@ -67,6 +78,9 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL of the ledger")
 	fs.BoolVar(&c.Migrate, "migrate", false, "apply database migrations at start")
 	fs.StringVar(&c.PersonKeySecret, "person-key-secret", "", "secret keying the hash of ID numbers (keep it stable: ledger rows use it)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "gateway TLS certificate, PEM (with --tls-key; without both gRPC is plaintext)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "gateway TLS private key, PEM")
+	fs.StringVar(&c.ClientCA, "client-ca", "", "CA of terminal client certificates, PEM: terminals marked mtls may then connect with one (O = institution, CN = terminal)")
 }
 
 // fromEnv fills every flag not given on the command line from its ONESTOP_ variable.
@@ -128,6 +142,7 @@ func (c *config) Validate(dev bool) error {
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		errs = append(errs, fmt.Errorf("--timezone: %w", err))
 	}
+	errs = append(errs, c.validateTerminalSecurity()...)
 	return errors.Join(errs...)
 }
 
@@ -243,10 +258,47 @@ func (c *config) useDemo() error {
 	return nil
 }
 
+func (c *config) validateTerminalSecurity() []error {
+	var errs []error
+	if c.RateLimit < 0 {
+		errs = append(errs, errors.New("--rate-limit must be 0 (no limit) or more"))
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		errs = append(errs, errors.New("--rate-burst must be at least 1 while --rate-limit is on"))
+	}
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	case c.ClientCA != "" && c.TLSCert == "":
+		errs = append(errs, errors.New("--client-ca needs --tls-cert and --tls-key"))
+	case c.TLSCert != "":
+		// Load them now, so a bad path or key fails before the ledger is touched.
+		if _, err := api.ServerTLS(c.TLSCert, c.TLSKey, c.ClientCA); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// serverOptions: TLS when configured, and the per-terminal rate limit.
+func (c *config) serverOptions(log *slog.Logger) ([]grpc.ServerOption, error) {
+	opts := []grpc.ServerOption{api.RateLimit(c.RateLimit, c.RateBurst)}
+	if c.TLSCert == "" {
+		log.Warn("gRPC is plaintext: terminal tokens and patients' data cross the network unencrypted; give --tls-cert and --tls-key unless a TLS proxy terminates in front")
+		return opts, nil
+	}
+	cfg, err := api.ServerTLS(c.TLSCert, c.TLSKey, c.ClientCA)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, grpc.Creds(credentials.NewTLS(cfg))), nil
+}
+
 // run loads the reference data, serves gRPC and HTTP, and drains in-flight calls on
 // SIGINT or SIGTERM.
 func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// Masking is the last line of defense should any code log an ID number or a token.
+	log := slog.New(api.MaskingHandler(slog.NewTextHandler(stderr, nil)))
 	loc, _ := time.LoadLocation(c.Timezone)
 	policies, err := policy.LoadDir(c.Policies)
 	if err != nil {
@@ -268,7 +320,11 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 		Directory: dir, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
 		Policies: func() *policy.Set { return policies },
 	}
-	srv, health := api.NewServer(svc, log)
+	opts, err := c.serverOptions(log)
+	if err != nil {
+		return err
+	}
+	srv, health := api.NewServer(svc, log, opts...)
 	lis, err := net.Listen("tcp", c.GRPCAddr)
 	if err != nil {
 		return err
@@ -289,7 +345,8 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 		return err
 	}
 	log.Info("onestop serving", "grpc", lis.Addr().String(), "http", hlis.Addr().String(),
-		"policies", len(policies.All()), "persons", elig.Len(), "catalog items", catalog.Len())
+		"policies", len(policies.All()), "persons", elig.Len(), "catalog items", catalog.Len(),
+		"tls", c.TLSCert != "", "client certificates", c.ClientCA != "", "rate limit", c.RateLimit, "rate burst", c.RateBurst)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

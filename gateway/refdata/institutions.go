@@ -13,7 +13,8 @@ import (
 )
 
 // Directory is the institutions file in memory. Terminals are found by the SHA-256 of their
-// token, so the file need not hold plain tokens (token_sha256).
+// token, so the file need not hold plain tokens (token_sha256), or by institution and
+// terminal id for those that present a client certificate (mtls).
 type Directory struct {
 	byID    map[string]*gateway.Institution
 	byToken map[[sha256.Size]byte]terminalRef
@@ -38,13 +39,16 @@ type institutionsFile struct {
 			ID          string `yaml:"id"`
 			Token       string `yaml:"token"`
 			TokenSHA256 string `yaml:"token_sha256"`
+			MTLS        bool   `yaml:"mtls"`
 		} `yaml:"terminals"`
 	} `yaml:"institutions"`
 }
 
 // LoadInstitutions reads an institutions YAML file: a list under "institutions:" of
-// {id, name, region, county, level, aid_designated, terminals: [{id, token | token_sha256}]}.
-// Unknown keys, duplicate ids or tokens, and levels outside 1–3 are errors.
+// {id, name, region, county, level, aid_designated, terminals: [{id, token | token_sha256,
+// mtls}]}. A terminal needs a token, a token_sha256 or mtls: true (or a token and mtls).
+// Unknown keys, duplicate institution ids, terminal ids or tokens, and levels outside 1–3
+// are errors.
 func LoadInstitutions(path string) (*Directory, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -72,6 +76,16 @@ func LoadInstitutions(path string) (*Directory, error) {
 		inst := &gateway.Institution{ID: in.ID, Name: in.Name, Region: in.Region, County: in.County, Level: in.Level, AidDesignated: in.AidDesignated}
 		for j, t := range in.Terminals {
 			where := fmt.Sprintf("%s.terminals[%d]", where, j)
+			if t.ID == "" {
+				return nil, fmt.Errorf("%s: id is required", where)
+			}
+			// A certificate names the terminal by institution and id, and the rate limit
+			// counts by them: two terminals with one id would share both.
+			for _, other := range inst.Terminals {
+				if other.ID == t.ID {
+					return nil, fmt.Errorf("%s: terminal id %q given twice in %s", where, t.ID, in.ID)
+				}
+			}
 			var sum [sha256.Size]byte
 			switch {
 			case t.Token != "" && t.TokenSHA256 != "":
@@ -84,14 +98,17 @@ func LoadInstitutions(path string) (*Directory, error) {
 					return nil, fmt.Errorf("%s: token_sha256 is not 64 hex digits", where)
 				}
 				copy(sum[:], b)
+			case t.MTLS:
+				inst.Terminals = append(inst.Terminals, gateway.Terminal{ID: t.ID, MTLS: true})
+				continue
 			default:
-				return nil, fmt.Errorf("%s: token or token_sha256 is required", where)
+				return nil, fmt.Errorf("%s: terminal %q has no token, token_sha256 or mtls: true", where, t.ID)
 			}
 			if _, dup := d.byToken[sum]; dup {
 				return nil, fmt.Errorf("%s: the token is used by another terminal", where)
 			}
 			d.byToken[sum] = terminalRef{inst: inst, terminal: t.ID}
-			inst.Terminals = append(inst.Terminals, gateway.Terminal{ID: t.ID, TokenSHA256: hex.EncodeToString(sum[:])})
+			inst.Terminals = append(inst.Terminals, gateway.Terminal{ID: t.ID, TokenSHA256: hex.EncodeToString(sum[:]), MTLS: t.MTLS})
 		}
 		d.byID[in.ID] = inst
 	}
@@ -114,4 +131,17 @@ func (d *Directory) Authenticate(token string) (*gateway.Institution, string, bo
 func (d *Directory) Institution(id string) (*gateway.Institution, bool) {
 	inst, ok := d.byID[id]
 	return inst, ok
+}
+
+func (d *Directory) Terminal(institutionID, terminalID string) (*gateway.Institution, *gateway.Terminal, bool) {
+	inst, ok := d.byID[institutionID]
+	if !ok || terminalID == "" {
+		return nil, nil, false
+	}
+	for i := range inst.Terminals {
+		if inst.Terminals[i].ID == terminalID {
+			return inst, &inst.Terminals[i], true
+		}
+	}
+	return nil, nil, false
 }
