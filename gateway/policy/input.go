@@ -57,6 +57,10 @@ type Visit struct {
 	CrossRegion bool // the institution is outside the insured region
 	Filed       bool // a cross-region visit filed in advance (备案)
 	InCounty    bool // a designated institution inside the person's county
+	// SkipFunds are funds this visit cannot draw on (medical aid at an institution not
+	// designated for it): their stages are skipped even when their conditions match.
+	// Not part of SPEC.md's visit; the gateway sets it.
+	SkipFunds []string
 }
 
 // Line is one bill line after the catalog lookup.

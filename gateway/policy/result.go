@@ -28,13 +28,16 @@ type Result struct {
 // StageTrace explains what one stage did with the remaining burden. Its figures are Fen and
 // Rate, not decimals: a trace has a dozen figures per stage, and a decimal each would be
 // most of a split's allocations.
+// SkippedFund is StageTrace.Skipped for a stage whose fund the visit may not draw on.
+const SkippedFund = "fund not paid at this institution"
+
 type StageTrace struct {
 	Stage int // index in the policy's stages
 	Fund  string
 	Kind  StageKind
 	// Skipped says why the stage paid nothing without running: "condition" (its when did not
-	// match), "no pool" (none for the medical type), "no category" (no valid candidate).
-	// Empty when the stage ran.
+	// match), "no pool" (none for the medical type), "no category" (no valid candidate),
+	// SkippedFund (it matched, but its fund is in the visit's SkipFunds). Empty when it ran.
 	Skipped string
 
 	BurdenBefore Fen // R when the stage started

@@ -186,6 +186,10 @@ func (s *splitter) stage(i int) error {
 		t.Skipped = "condition"
 		return nil
 	}
+	if slices.Contains(s.visit.SkipFunds, st.Fund) {
+		t.Skipped = SkippedFund
+		return nil
+	}
 	switch st.Kind {
 	case KindHospitalCeiling:
 		limit := mulRound(s.scope, st.MaxShare)

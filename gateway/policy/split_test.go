@@ -255,3 +255,52 @@ func TestCaseAmountsAsNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipFundsLeavesAidToTheCashier: p05 at an institution that may not pay medical aid:
+// the aid stages are skipped (and say why), what they paid stays with the patient, and no
+// aid accumulator moves; the other stages are unchanged.
+func TestSkipFundsLeavesAidToTheCashier(t *testing.T) {
+	set, err := LoadDir(filepath.Join(fixtureRoot, "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadCase(filepath.Join(fixtureRoot, "cases", "p05-hospital-ceiling.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	person, visit, acc, lines, err := c.Inputs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := set.ByID(c.Policy)
+	if !ok {
+		t.Fatal(c.Policy)
+	}
+	full, err := Split(p, person, visit, acc, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visit.SkipFunds = []string{"medical_aid", "tilted_aid"}
+	res, err := Split(p, person, visit, acc, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range res.Trace {
+		skip := tr.Fund == "medical_aid" || tr.Fund == "tilted_aid"
+		if skip != (tr.Skipped == SkippedFund) || (skip && tr.Pay != 0) {
+			t.Errorf("stage %s: skipped %q, pay %s", tr.Fund, tr.Skipped, tr.Pay)
+		}
+	}
+	if res.Funds["medical_aid"].Sign() != 0 || !res.Funds["basic_resident"].Equal(full.Funds["basic_resident"]) {
+		t.Errorf("funds %v", res.Funds)
+	}
+	// The hospital's share is figured on the burden the aid no longer reduces.
+	if got, want := res.Cash.Add(res.Hospital), full.Cash.Add(full.Hospital).Add(full.Funds["medical_aid"]); !got.Equal(want) {
+		t.Errorf("cash + hospital %s, want %s", got, want)
+	}
+	for k := range res.Deltas {
+		if strings.HasPrefix(k, "medical_aid.") || strings.HasPrefix(k, "tilted_aid.") {
+			t.Errorf("aid accumulator %s moved", k)
+		}
+	}
+}
