@@ -28,6 +28,8 @@ type EligibilityView struct {
 	AsOf              time.Time
 	ChronicRegistered bool
 	ChronicDiseases   []string
+	Stale             bool // older than the gateway's freshness bound
+	AidPaidHere       bool // the institution pays medical aid one-stop
 }
 
 // GetEligibility reads a person's eligibility and position without settling anything.
@@ -69,6 +71,8 @@ func (s *Service) GetEligibility(ctx context.Context, caller Caller, req *Eligib
 		AccountBalance: person.accountAvailable(pos.AccountSpent),
 		Policy:         PolicyRef{ID: p.ID, Name: p.Name, Region: p.Region, Year: p.Year},
 		AsOf:           person.AsOf,
+		Stale:          s.stale(person),
+		AidPaidHere:    inst.AidDesignated,
 	}
 	for _, c := range person.Categories {
 		if within(date, c.From, c.To) {

@@ -20,12 +20,18 @@ import (
 // PreSettle is the same without step 6's writes. Every failure is an *Error.
 type Service struct {
 	Directory   Directory
+	Identity    Identity
 	Eligibility Eligibility
 	Catalog     Catalog
 	Policies    func() *policy.Set // the current policy set (it may be reloaded)
 	Ledger      Ledger
 	Location    *time.Location   // "today" is taken here; the policy documents' dates are local
 	Now         func() time.Time // time.Now unless a test fixes the clock
+	// Freshness bounds the age of an eligibility record: an older one is still used (the
+	// agency's export is late, the person is most likely unchanged) but the answer says it
+	// is stale and OnStale counts it. 0 means no bound.
+	Freshness time.Duration
+	OnStale   func()
 }
 
 // Caller is the authenticated terminal a call comes from.
@@ -131,6 +137,7 @@ type prepared struct {
 	visit  policy.Visit
 	lines  []policy.Line
 	items  []Item
+	stale  bool // the eligibility record is older than the freshness bound
 }
 
 func (s *Service) prepare(ctx context.Context, caller Caller, req *SettleRequest, storing bool) (*prepared, error) {
@@ -166,7 +173,7 @@ func (s *Service) prepare(ctx context.Context, caller Caller, req *SettleRequest
 	if err != nil {
 		return nil, err
 	}
-	return &prepared{bill: b, inst: inst, person: person, policy: p, visit: visit, lines: lines, items: items}, nil
+	return &prepared{bill: b, inst: inst, person: person, policy: p, visit: visit, lines: lines, items: items, stale: s.stale(person)}, nil
 }
 
 func authorize(caller Caller, institutionID string) error {
@@ -184,6 +191,13 @@ func (s *Service) person(ctx context.Context, c Credential) (*Person, error) {
 	if err := checkCredential(c); err != nil {
 		return nil, err
 	}
+	if s.Identity == nil {
+		return nil, Internal(errors.New("gateway: Service.Identity is not set"))
+	}
+	c, err := s.Identity.Resolve(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	p, err := s.Eligibility.Lookup(ctx, c)
 	if err != nil {
 		return nil, err
@@ -195,6 +209,17 @@ func (s *Service) person(ctx context.Context, c Credential) (*Person, error) {
 	return p, nil
 }
 
+// stale reports (and counts) a record older than the freshness bound.
+func (s *Service) stale(p *Person) bool {
+	if s.Freshness <= 0 || s.now().Sub(p.AsOf) <= s.Freshness {
+		return false
+	}
+	if s.OnStale != nil {
+		s.OnStale()
+	}
+	return true
+}
+
 func (s *Service) policyFor(person *Person, date policy.Date) (*policy.Policy, error) {
 	p, err := s.Policies().Select(person.InsuredRegion, date)
 	if errors.Is(err, policy.ErrNoPolicy) {
@@ -202,6 +227,12 @@ func (s *Service) policyFor(person *Person, date policy.Date) (*policy.Policy, e
 	}
 	return p, err
 }
+
+// aidFunds are paid one-stop only at institutions designated for medical aid; elsewhere
+// the patient claims them from the civil-affairs office with the receipt.
+var aidFunds = []string{"medical_aid", "tilted_aid"}
+
+const noteAidNotHere = "medical aid is not paid one-stop at this institution (not aid-designated): the patient may claim it at the civil-affairs office with this receipt"
 
 // visit derives what the policy conditions on from the institution, the person and the bill.
 func visit(inst *Institution, person *Person, medType string, date, admission policy.Date, referred bool) policy.Visit {
@@ -212,7 +243,12 @@ func visit(inst *Institution, person *Person, medType string, date, admission po
 			filed = true
 		}
 	}
+	var skip []string
+	if !inst.AidDesignated {
+		skip = aidFunds
+	}
 	return policy.Visit{
+		SkipFunds:     skip,
 		MedType:       medType,
 		Level:         inst.Level,
 		Date:          date,
@@ -314,17 +350,21 @@ func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemain
 		Cash:          res.Cash,
 		Deltas:        res.Deltas,
 		Receipt: Receipt{
-			MedType:         req.MedType,
-			SettleDate:      pc.bill.settleDate,
-			Excluded:        res.Excluded,
-			Overlimit:       res.Overlimit,
-			Preselfpay:      res.Preselfpay,
-			Person:          summary(pc.person),
-			Policy:          PolicyRef{ID: pc.policy.ID, Name: pc.policy.Name, Region: pc.policy.Region, Year: pc.policy.Year},
-			EligibilityAsOf: pc.person.AsOf,
+			MedType:          req.MedType,
+			SettleDate:       pc.bill.settleDate,
+			Excluded:         res.Excluded,
+			Overlimit:        res.Overlimit,
+			Preselfpay:       res.Preselfpay,
+			Person:           summary(pc.person),
+			Policy:           PolicyRef{ID: pc.policy.ID, Name: pc.policy.Name, Region: pc.policy.Region, Year: pc.policy.Year},
+			EligibilityAsOf:  pc.person.AsOf,
+			EligibilityStale: pc.stale,
 		},
 	}
 	for _, t := range res.Trace {
+		if t.Skipped == policy.SkippedFund && !slices.Contains(st.Receipt.Notes, noteAidNotHere) {
+			st.Receipt.Notes = append(st.Receipt.Notes, noteAidNotHere)
+		}
 		if t.Kind != policy.KindPool || t.Skipped != "" || (t.Pay == 0 && t.ThresholdApplied == 0) {
 			continue
 		}

@@ -143,6 +143,9 @@ type Receipt struct {
 	Person          PersonSummary
 	Policy          PolicyRef
 	EligibilityAsOf time.Time
+	// EligibilityStale: the record was older than the gateway's freshness bound when settled.
+	EligibilityStale bool
+	Notes            []string // for the patient, e.g. why medical aid was not paid here
 }
 
 type ReceiptLine struct {

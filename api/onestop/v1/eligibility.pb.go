@@ -153,8 +153,14 @@ type GetEligibilityResponse struct {
 	EligibilityAsOf   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=eligibility_as_of,json=eligibilityAsOf,proto3" json:"eligibility_as_of,omitempty"`
 	ChronicRegistered bool                   `protobuf:"varint,8,opt,name=chronic_registered,json=chronicRegistered,proto3" json:"chronic_registered,omitempty"` // registered for chronic care at this institution
 	ChronicDiseases   []string               `protobuf:"bytes,9,rep,name=chronic_diseases,json=chronicDiseases,proto3" json:"chronic_diseases,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The record is older than the gateway's freshness bound (the agency's export is late):
+	// still used, but the cashier should know.
+	EligibilityStale bool `protobuf:"varint,10,opt,name=eligibility_stale,json=eligibilityStale,proto3" json:"eligibility_stale,omitempty"`
+	// False when this institution is not designated for one-stop medical aid: aid stages
+	// are skipped here and the patient claims aid at the civil-affairs office.
+	AidPaidHere   bool `protobuf:"varint,11,opt,name=aid_paid_here,json=aidPaidHere,proto3" json:"aid_paid_here,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetEligibilityResponse) Reset() {
@@ -250,6 +256,20 @@ func (x *GetEligibilityResponse) GetChronicDiseases() []string {
 	return nil
 }
 
+func (x *GetEligibilityResponse) GetEligibilityStale() bool {
+	if x != nil {
+		return x.EligibilityStale
+	}
+	return false
+}
+
+func (x *GetEligibilityResponse) GetAidPaidHere() bool {
+	if x != nil {
+		return x.AidPaidHere
+	}
+	return false
+}
+
 var File_onestop_v1_eligibility_proto protoreflect.FileDescriptor
 
 const file_onestop_v1_eligibility_proto_rawDesc = "" +
@@ -265,7 +285,7 @@ const file_onestop_v1_eligibility_proto_rawDesc = "" +
 	"\vAidCategory\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x03 \x01(\tR\x02to\"\xcd\x03\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"\x9e\x04\n" +
 	"\x16GetEligibilityResponse\x121\n" +
 	"\x06person\x18\x01 \x01(\v2\x19.onestop.v1.PersonSummaryR\x06person\x127\n" +
 	"\n" +
@@ -277,7 +297,10 @@ const file_onestop_v1_eligibility_proto_rawDesc = "" +
 	"\x06policy\x18\x06 \x01(\v2\x15.onestop.v1.PolicyRefR\x06policy\x12F\n" +
 	"\x11eligibility_as_of\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0feligibilityAsOf\x12-\n" +
 	"\x12chronic_registered\x18\b \x01(\bR\x11chronicRegistered\x12)\n" +
-	"\x10chronic_diseases\x18\t \x03(\tR\x0fchronicDiseases2m\n" +
+	"\x10chronic_diseases\x18\t \x03(\tR\x0fchronicDiseases\x12+\n" +
+	"\x11eligibility_stale\x18\n" +
+	" \x01(\bR\x10eligibilityStale\x12\"\n" +
+	"\raid_paid_here\x18\v \x01(\bR\vaidPaidHere2m\n" +
 	"\x12EligibilityService\x12W\n" +
 	"\x0eGetEligibility\x12!.onestop.v1.GetEligibilityRequest\x1a\".onestop.v1.GetEligibilityResponseB\"Z onestop/api/onestop/v1;onestopv1b\x06proto3"
 

@@ -429,32 +429,36 @@ func (x *LineResult) GetCeiling() string {
 }
 
 type SettleResponse struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	SettlementId    string                 `protobuf:"bytes,1,opt,name=settlement_id,json=settlementId,proto3" json:"settlement_id,omitempty"` // empty for PreSettle
-	RequestId       string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	State           SettlementState        `protobuf:"varint,3,opt,name=state,proto3,enum=onestop.v1.SettlementState" json:"state,omitempty"`
-	Total           string                 `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
-	Excluded        string                 `protobuf:"bytes,5,opt,name=excluded,proto3" json:"excluded,omitempty"`                          // class C (全自费)
-	Overlimit       string                 `protobuf:"bytes,6,opt,name=overlimit,proto3" json:"overlimit,omitempty"`                        // above price ceilings (超限价)
-	Preselfpay      string                 `protobuf:"bytes,7,opt,name=preselfpay,proto3" json:"preselfpay,omitempty"`                      // class B first self-pay (先行自付)
-	PolicyScope     string                 `protobuf:"bytes,8,opt,name=policy_scope,json=policyScope,proto3" json:"policy_scope,omitempty"` // within policy scope
-	FundPayments    []*FundPayment         `protobuf:"bytes,9,rep,name=fund_payments,json=fundPayments,proto3" json:"fund_payments,omitempty"`
-	Hospital        string                 `protobuf:"bytes,10,opt,name=hospital,proto3" json:"hospital,omitempty"`   // borne by the institution
-	Account         string                 `protobuf:"bytes,11,opt,name=account,proto3" json:"account,omitempty"`     // paid from the personal account
-	Cash            string                 `protobuf:"bytes,12,opt,name=cash,proto3" json:"cash,omitempty"`           // what the patient pays now
-	Remaining       []*PoolRemaining       `protobuf:"bytes,13,rep,name=remaining,proto3" json:"remaining,omitempty"` // per pool, after this bill
-	Person          *PersonSummary         `protobuf:"bytes,14,opt,name=person,proto3" json:"person,omitempty"`
-	Policy          *PolicyRef             `protobuf:"bytes,15,opt,name=policy,proto3" json:"policy,omitempty"`
-	EligibilityAsOf *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=eligibility_as_of,json=eligibilityAsOf,proto3" json:"eligibility_as_of,omitempty"`
-	Replayed        bool                   `protobuf:"varint,17,opt,name=replayed,proto3" json:"replayed,omitempty"` // true when this is the stored answer to an earlier identical request
-	InstitutionId   string                 `protobuf:"bytes,18,opt,name=institution_id,json=institutionId,proto3" json:"institution_id,omitempty"`
-	MedType         MedType                `protobuf:"varint,19,opt,name=med_type,json=medType,proto3,enum=onestop.v1.MedType" json:"med_type,omitempty"`
-	SettleDate      string                 `protobuf:"bytes,20,opt,name=settle_date,json=settleDate,proto3" json:"settle_date,omitempty"`
-	Lines           []*LineResult          `protobuf:"bytes,21,rep,name=lines,proto3" json:"lines,omitempty"`
-	SettledAt       *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=settled_at,json=settledAt,proto3" json:"settled_at,omitempty"`
-	CancelledAt     *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=cancelled_at,json=cancelledAt,proto3" json:"cancelled_at,omitempty"` // set when state = CANCELLED
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SettlementId     string                 `protobuf:"bytes,1,opt,name=settlement_id,json=settlementId,proto3" json:"settlement_id,omitempty"` // empty for PreSettle
+	RequestId        string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	State            SettlementState        `protobuf:"varint,3,opt,name=state,proto3,enum=onestop.v1.SettlementState" json:"state,omitempty"`
+	Total            string                 `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
+	Excluded         string                 `protobuf:"bytes,5,opt,name=excluded,proto3" json:"excluded,omitempty"`                          // class C (全自费)
+	Overlimit        string                 `protobuf:"bytes,6,opt,name=overlimit,proto3" json:"overlimit,omitempty"`                        // above price ceilings (超限价)
+	Preselfpay       string                 `protobuf:"bytes,7,opt,name=preselfpay,proto3" json:"preselfpay,omitempty"`                      // class B first self-pay (先行自付)
+	PolicyScope      string                 `protobuf:"bytes,8,opt,name=policy_scope,json=policyScope,proto3" json:"policy_scope,omitempty"` // within policy scope
+	FundPayments     []*FundPayment         `protobuf:"bytes,9,rep,name=fund_payments,json=fundPayments,proto3" json:"fund_payments,omitempty"`
+	Hospital         string                 `protobuf:"bytes,10,opt,name=hospital,proto3" json:"hospital,omitempty"`   // borne by the institution
+	Account          string                 `protobuf:"bytes,11,opt,name=account,proto3" json:"account,omitempty"`     // paid from the personal account
+	Cash             string                 `protobuf:"bytes,12,opt,name=cash,proto3" json:"cash,omitempty"`           // what the patient pays now
+	Remaining        []*PoolRemaining       `protobuf:"bytes,13,rep,name=remaining,proto3" json:"remaining,omitempty"` // per pool, after this bill
+	Person           *PersonSummary         `protobuf:"bytes,14,opt,name=person,proto3" json:"person,omitempty"`
+	Policy           *PolicyRef             `protobuf:"bytes,15,opt,name=policy,proto3" json:"policy,omitempty"`
+	EligibilityAsOf  *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=eligibility_as_of,json=eligibilityAsOf,proto3" json:"eligibility_as_of,omitempty"`
+	Replayed         bool                   `protobuf:"varint,17,opt,name=replayed,proto3" json:"replayed,omitempty"` // true when this is the stored answer to an earlier identical request
+	InstitutionId    string                 `protobuf:"bytes,18,opt,name=institution_id,json=institutionId,proto3" json:"institution_id,omitempty"`
+	MedType          MedType                `protobuf:"varint,19,opt,name=med_type,json=medType,proto3,enum=onestop.v1.MedType" json:"med_type,omitempty"`
+	SettleDate       string                 `protobuf:"bytes,20,opt,name=settle_date,json=settleDate,proto3" json:"settle_date,omitempty"`
+	Lines            []*LineResult          `protobuf:"bytes,21,rep,name=lines,proto3" json:"lines,omitempty"`
+	SettledAt        *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=settled_at,json=settledAt,proto3" json:"settled_at,omitempty"`
+	CancelledAt      *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=cancelled_at,json=cancelledAt,proto3" json:"cancelled_at,omitempty"`                 // set when state = CANCELLED
+	EligibilityStale bool                   `protobuf:"varint,24,opt,name=eligibility_stale,json=eligibilityStale,proto3" json:"eligibility_stale,omitempty"` // the record was older than the gateway's freshness bound
+	// What a cashier should tell the patient, e.g. that medical aid is not paid one-stop at
+	// this institution.
+	Notes         []string `protobuf:"bytes,25,rep,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SettleResponse) Reset() {
@@ -644,6 +648,20 @@ func (x *SettleResponse) GetSettledAt() *timestamppb.Timestamp {
 func (x *SettleResponse) GetCancelledAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CancelledAt
+	}
+	return nil
+}
+
+func (x *SettleResponse) GetEligibilityStale() bool {
+	if x != nil {
+		return x.EligibilityStale
+	}
+	return false
+}
+
+func (x *SettleResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
 	}
 	return nil
 }
@@ -911,7 +929,7 @@ const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05class\x18\x03 \x01(\tR\x05class\x12\x16\n" +
 	"\x06amount\x18\x04 \x01(\tR\x06amount\x12\x18\n" +
-	"\aceiling\x18\x05 \x01(\tR\aceiling\"\xc1\a\n" +
+	"\aceiling\x18\x05 \x01(\tR\aceiling\"\x84\b\n" +
 	"\x0eSettleResponse\x12#\n" +
 	"\rsettlement_id\x18\x01 \x01(\tR\fsettlementId\x12\x1d\n" +
 	"\n" +
@@ -941,7 +959,9 @@ const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"\x05lines\x18\x15 \x03(\v2\x16.onestop.v1.LineResultR\x05lines\x129\n" +
 	"\n" +
 	"settled_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tsettledAt\x12=\n" +
-	"\fcancelled_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\vcancelledAt\"\x9c\x01\n" +
+	"\fcancelled_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\vcancelledAt\x12+\n" +
+	"\x11eligibility_stale\x18\x18 \x01(\bR\x10eligibilityStale\x12\x14\n" +
+	"\x05notes\x18\x19 \x03(\tR\x05notes\"\x9c\x01\n" +
 	"\x17CancelSettlementRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12%\n" +
