@@ -73,9 +73,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"not a date", func(r *onestopv1.SettleRequest) { r.SettleDate = "15/06/2022" }, nil, codes.InvalidArgument, "INVALID_DATE", "settle_date"},
 		{"admission after settlement", func(r *onestopv1.SettleRequest) { r.AdmissionDate = "2022-07-01" }, nil, codes.InvalidArgument, "INVALID_DATE", "admission_date"},
 		{"no policy for the year", func(r *onestopv1.SettleRequest) { r.SettleDate = "2021-06-15" }, nil, codes.FailedPrecondition, "NO_POLICY", "settle_date"},
-		{"malformed ID number", func(r *onestopv1.SettleRequest) { r.Credential.Value = "12345" }, nil, codes.InvalidArgument, "INVALID_CREDENTIAL", "credential.value"},
+		{"malformed ID number", func(r *onestopv1.SettleRequest) { r.Credential.Value = "12345" }, nil, codes.InvalidArgument, "INVALID_ID_NUMBER", "credential.value"},
+		{"ID number with a wrong check digit", func(r *onestopv1.SettleRequest) { r.Credential.Value = "110101190001011234" }, nil, codes.InvalidArgument, "INVALID_ID_NUMBER", "credential.value"},
+		{"e-voucher on a gateway without issuers", func(r *onestopv1.SettleRequest) { r.Credential.Type = onestopv1.CredentialType_E_VOUCHER }, nil, codes.InvalidArgument, "INVALID_CREDENTIAL", "credential.type"},
 		{"no credential type", func(r *onestopv1.SettleRequest) { r.Credential.Type = 0 }, nil, codes.InvalidArgument, "INVALID_CREDENTIAL", "credential.type"},
-		{"unknown person", func(r *onestopv1.SettleRequest) { r.Credential.Value = "110101190001011234" }, nil, codes.NotFound, "PERSON_NOT_FOUND", "credential"},
+		{"unknown person", func(r *onestopv1.SettleRequest) { r.Credential.Value = "110101190001011236" }, nil, codes.NotFound, "PERSON_NOT_FOUND", "credential"},
 		{"unknown card", func(r *onestopv1.SettleRequest) {
 			r.Credential = &onestopv1.Credential{Type: onestopv1.CredentialType_SOCIAL_SECURITY_CARD, Value: "X1"}
 		}, nil, codes.NotFound, "PERSON_NOT_FOUND", "credential"},

@@ -24,6 +24,7 @@ import (
 	onestopv1 "onestop/api/onestop/v1"
 	"onestop/cache"
 	"onestop/gateway"
+	"onestop/gateway/identity"
 	"onestop/gateway/ledger"
 	"onestop/gateway/ledger/ledgertest"
 	"onestop/gateway/policy"
@@ -54,7 +55,7 @@ type client struct {
 	c           *policy.Case
 }
 
-func idNumber(i int) string { return fmt.Sprintf("32040019800101%04d", i) }
+func idNumber(i int) string { return identity.WithCheckDigit(fmt.Sprintf("32040019800101%03d", i)) }
 
 // classStub: a catalog file cannot hold class D (LoadCatalog refuses it), so e02's bad class
 // reaches the engine through this wrapper.
@@ -105,8 +106,8 @@ func newWorld(t *testing.T, l gateway.Ledger) *world {
 			county = "C2"
 		}
 		level := max(c.Visit.Level, 1)
-		fmt.Fprintf(&institutions, "  - {id: %s, name: Case %d, region: %q, county: %s, level: %d, aid_designated: %v, terminals: [{id: T1, token: tok-%s}, {id: M1, mtls: true}]}\n",
-			instID, i, region, county, level, c.Visit.InCounty, instID)
+		fmt.Fprintf(&institutions, "  - {id: %s, name: Case %d, region: %q, county: %s, level: %d, aid_designated: true, terminals: [{id: T1, token: tok-%s}, {id: M1, mtls: true}]}\n",
+			instID, i, region, county, level, instID)
 		line := cache.Line{
 			IDNumber: idNumber(i), Name: "病人" + fmt.Sprint(i), Scheme: c.Person.Scheme, Status: c.Person.Status,
 			InsuredRegion: p.Region, County: personCounty, Flags: c.Person.Flags, AccountBalance: decimal.Zero,
@@ -161,7 +162,7 @@ func newWorld(t *testing.T, l gateway.Ledger) *world {
 		t.Fatal(err)
 	}
 	w.svc = &gateway.Service{
-		Directory: directory, Eligibility: elig, Catalog: classStub{cat, stubCode},
+		Directory: directory, Identity: identity.Resolver{}, Eligibility: elig, Catalog: classStub{cat, stubCode},
 		Policies: func() *policy.Set { return set }, Ledger: l, Location: time.UTC,
 		Now: func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) },
 	}

@@ -53,7 +53,7 @@ func TestLogsCarryNoIDNumbersOrTokens(t *testing.T) {
 	a, b := caseClient(t, w, "j01-first-outpatient-level1.json"), caseClient(t, w, "j03-retired-classes.json")
 	ta, tb := newTerminal("A", conn, a.ctx, a), newTerminal("B", conn, b.ctx, b)
 	const badToken = "tok-H00-but-not-quite"
-	const unknownPerson = "110101190001011234"
+	const unknownPerson = "110101190001011236"
 	ids := []string{a.idNumber, b.idNumber, unknownPerson}
 	tokens := []string{"tok-" + a.inst, "tok-" + b.inst, badToken}
 

@@ -48,6 +48,9 @@ const (
 	loadWriters = 4   // concurrent pipelines: Redis is single-threaded, but round trips overlap
 )
 
+// ErrLoadRunning: another load holds the loading mark.
+var ErrLoadRunning = errors.New("another snapshot load is running")
+
 // Load writes a snapshot file as a new version and switches readers to it in one step. A
 // reader sees the old version until the switch and the new one after, never a mixture;
 // deltas that arrive during the load are applied to both, and the load does not overwrite
@@ -89,7 +92,7 @@ func (r *Redis) Load(ctx context.Context, file *SnapshotFile, opt LoadOptions) (
 	}
 	if !ok {
 		other, _ := r.rdb.Get(ctx, r.prefix+"loading").Result()
-		return nil, fmt.Errorf("another load (version %s) is running; it releases its mark within %s of stopping", other, loadingTTL)
+		return nil, fmt.Errorf("%w (version %s); its mark expires within %s of it stopping", ErrLoadRunning, other, loadingTTL)
 	}
 	sum := &LoadSummary{Version: v}
 	// From here on, a failure removes what this load wrote.
@@ -316,6 +319,9 @@ const (
 	OpRemove = "remove"
 )
 
+// ErrInvalidLine marks a delta line that was refused for its content, not for Redis.
+var ErrInvalidLine = errors.New("invalid line")
+
 // ApplyDelta applies one delta line on top of the current version (and of a load in
 // progress) and announces it, so every gateway drops its cached copy. Records without
 // as_of are as of now.
@@ -326,7 +332,7 @@ func (r *Redis) ApplyDelta(ctx context.Context, l *Line, now time.Time) error {
 	case "", OpUpsert:
 		p, err := l.Person(r.keyer, now)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrInvalidLine, err)
 		}
 		key, _ = hex.DecodeString(p.Key)
 		if l.SocialSecurityCard != "" {
@@ -336,12 +342,12 @@ func (r *Redis) ApplyDelta(ctx context.Context, l *Line, now time.Time) error {
 		op, record = "put", encodeRecord(p, card)
 	case OpRemove:
 		if !validIDNumber(l.IDNumber) {
-			return errors.New("id_number: not an 18-character ID number")
+			return fmt.Errorf("%w: id_number: not an 18-character ID number", ErrInvalidLine)
 		}
 		key, _ = hex.DecodeString(r.keyer.IDKey(l.IDNumber))
 		op = "del"
 	default:
-		return fmt.Errorf("op: %q is not %s or %s", l.Op, OpUpsert, OpRemove)
+		return fmt.Errorf("%w: op: %q is not %s or %s", ErrInvalidLine, l.Op, OpUpsert, OpRemove)
 	}
 	f := key[:fieldLen]
 	old, err := deltaScript.Run(ctx, r.rdb, nil, r.prefix, op, string(f), string(key), string(record), string(card)).Text()

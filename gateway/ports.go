@@ -9,6 +9,16 @@ import (
 	"onestop/gateway/policy"
 )
 
+// Identity checks a credential and turns it into one eligibility can look up: an ID
+// number's check digit; an e-voucher's signature, expiry and single use, into the ID number
+// it was issued for. Implementation: gateway/identity.
+type Identity interface {
+	// Resolve returns an ID_CARD or SOCIAL_SECURITY_CARD credential. Errors:
+	// INVALID_ID_NUMBER, VOUCHER_INVALID, VOUCHER_EXPIRED, VOUCHER_REPLAYED,
+	// INVALID_CREDENTIAL (e-vouchers not accepted here), ELIGIBILITY_UNAVAILABLE.
+	Resolve(ctx context.Context, c Credential) (Credential, error)
+}
+
 // Eligibility finds insured persons by credential.
 type Eligibility interface {
 	// Lookup returns the person a credential names. Errors: ErrPersonNotFound,

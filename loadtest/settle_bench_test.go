@@ -24,6 +24,7 @@ import (
 	onestopv1 "onestop/api/onestop/v1"
 	"onestop/cache"
 	"onestop/gateway"
+	"onestop/gateway/identity"
 	"onestop/gateway/ledger"
 	"onestop/gateway/ledger/ledgertest"
 	"onestop/gateway/policy"
@@ -77,7 +78,7 @@ func newRig(b *testing.B) *rig {
 		b.Fatal(err)
 	}
 	svc := &gateway.Service{
-		Directory: dirx, Eligibility: elig, Catalog: cat, Location: time.UTC,
+		Directory: dirx, Identity: identity.Resolver{}, Eligibility: elig, Catalog: cat, Location: time.UTC,
 		Policies: func() *policy.Set { return set },
 		Ledger:   ledger.NewPostgres(ledgertest.Pool(b, poolSize())),
 		Now:      func() time.Time { return time.Date(2022, 12, 31, 0, 0, 0, 0, time.UTC) },
@@ -100,7 +101,9 @@ func newRig(b *testing.B) *rig {
 	}
 }
 
-func id(i int) string { return fmt.Sprintf("32040019900101%04d", i) }
+func id(i int) string {
+	return identity.WithCheckDigit(fmt.Sprintf("32040019900%d01%03d", 1+i/1000, i%1000))
+}
 
 // bill is a 4-line outpatient bill of person i%persons with a fresh request id.
 func (r *rig) bill() *onestopv1.SettleRequest {
