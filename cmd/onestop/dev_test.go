@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"onestop/cache/cachetest"
 	"onestop/gateway/ledger/ledgertest"
 )
 
@@ -37,6 +39,13 @@ func TestDevSettlesAndShutsDown(t *testing.T) {
 	settleAndStop(t, grpcAddr, httpAddr, "dev", "--data-dir", t.TempDir())
 }
 
+// TestDevWithRedis: onestop dev on Redis instead of its in-process snapshot.
+func TestDevWithRedis(t *testing.T) {
+	_, prefix := cachetest.Redis(t)
+	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	settleAndStop(t, grpcAddr, httpAddr, "dev", "--data-dir", t.TempDir(), "--redis", cachetest.URL(t), "--redis-prefix", prefix)
+}
+
 // TestServeOnPostgres: the production entry on a migrated schema of its own, with the demo
 // files given as flags and the secret from the environment.
 func TestServeOnPostgres(t *testing.T) {
@@ -52,8 +61,10 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("ONESTOP_PERSON_KEY_SECRET", "a-test-secret-of-some-length")
+	_, prefix := cachetest.Redis(t)
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
 	settleAndStop(t, grpcAddr, httpAddr, "serve", "--postgres-url", url+sep+"search_path="+schema,
+		"--redis", cachetest.URL(t), "--redis-prefix", prefix, "--voucher-issuers", files.VoucherIssuers,
 		"--snapshot", files.Snapshot, "--institutions", files.Institutions, "--catalog", files.Catalog, "--policies", files.Policies)
 }
 
@@ -61,7 +72,7 @@ func TestServeRefusesAnIncompleteConfig(t *testing.T) {
 	root := newRoot()
 	root.SetArgs([]string{"serve", "--snapshot", "x.jsonl"})
 	err := root.Execute()
-	for _, want := range []string{"--postgres-url", "--institutions", "--catalog", "--policies", "--person-key-secret"} {
+	for _, want := range []string{"--postgres-url", "--redis", "--institutions", "--catalog", "--policies", "--person-key-secret"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want it to name %s", err, want)
 		}
@@ -112,6 +123,37 @@ func settleAndStop(t *testing.T, grpcAddr, httpAddr string, args ...string) {
 		t.Errorf("cancel:\n%s", out)
 	}
 
+	// The patient's e-voucher (the dev issuer's key) settles once; its screenshot does not.
+	issue := newRoot()
+	var voucher bytes.Buffer
+	issue.SetOut(&voucher)
+	issue.SetArgs([]string{"voucher", "issue", "--id-card", "320402198001011234"})
+	if err := issue.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(voucher.String())
+	byVoucher := []string{"settle", "--voucher", token, "--line", "SVC-001:1:25.00", "--request-id", "t-v1", "--date", "2026-06-15"}
+	if out := client(byVoucher...); !strings.Contains(out, "SETTLED") {
+		t.Errorf("settle by e-voucher:\n%s", out)
+	}
+	byVoucher[6] = "t-v2"
+	if err := clientErr(t, grpcAddr, byVoucher...); err == nil || !strings.Contains(err.Error(), "VOUCHER_REPLAYED") {
+		t.Errorf("the same voucher again: %v, want VOUCHER_REPLAYED", err)
+	}
+
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "go_goroutines") {
+		t.Errorf("/metrics:\n%.500s", metrics)
+	}
+	if slices.Contains(args, "--redis") && !strings.Contains(string(metrics), `onestop_eligibility_lookups_total{source="redis"}`) {
+		t.Errorf("/metrics has no Redis lookups:\n%s", metrics)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
@@ -121,6 +163,16 @@ func settleAndStop(t *testing.T, grpcAddr, httpAddr string, args ...string) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("onestop %s did not shut down", args[0])
 	}
+}
+
+// clientErr runs the cashier client as the demo clinic and returns its error.
+func clientErr(t *testing.T, grpcAddr string, args ...string) error {
+	t.Helper()
+	c := newRoot()
+	c.SetOut(io.Discard)
+	c.SetErr(io.Discard)
+	c.SetArgs(append(args, "--addr", grpcAddr, "--token", "dev-clinic-token", "--institution", "H320401"))
+	return c.ExecuteContext(context.Background())
 }
 
 // waitHealthy waits until /healthz answers ok, failing if the server stops first.

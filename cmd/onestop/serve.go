@@ -17,6 +17,9 @@ import (
 	"time"
 	_ "time/tzdata" // Asia/Shanghai in a static container too
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
@@ -51,6 +54,12 @@ type config struct {
 	PersonKeySecret string
 	Timezone        string
 
+	// Eligibility and identity.
+	RedisURL       string        // serve: required; dev: optional (in-process snapshot without it)
+	RedisPrefix    string        // key prefix of the eligibility cache
+	VoucherIssuers string        // issuers YAML for e-vouchers; none: e-vouchers are refused
+	Freshness      time.Duration // eligibility older than this is marked stale
+
 	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
 	TLSCert   string  // serve
 	TLSKey    string  // serve
@@ -64,7 +73,11 @@ type config struct {
 func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (/healthz)")
-	fs.StringVar(&c.Snapshot, "snapshot", "", "eligibility snapshot, JSON Lines")
+	fs.StringVar(&c.Snapshot, "snapshot", "", "eligibility snapshot, JSON Lines or CSV (with --redis: loaded into Redis at start when it holds none)")
+	fs.StringVar(&c.RedisURL, "redis", "", "Redis URL of the eligibility cache and e-voucher nonces, e.g. redis://127.0.0.1:6379/0")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "key prefix of the eligibility cache (default "+cache.DefaultPrefix+"; onestop dev: onestop-dev:elig:)")
+	fs.StringVar(&c.VoucherIssuers, "voucher-issuers", "", "YAML of e-voucher issuers' Ed25519 public keys; without it e-vouchers are refused (dev: the demo issuer)")
+	fs.DurationVar(&c.Freshness, "eligibility-freshness", 48*time.Hour, "eligibility records older than this are still used but marked stale; 0 = never")
 	fs.StringVar(&c.Institutions, "institutions", "", "institutions YAML")
 	fs.StringVar(&c.Catalog, "catalog", "", "catalog CSV")
 	fs.StringVar(&c.Policies, "policies", "", "directory of policy YAML files")
@@ -129,7 +142,7 @@ func (c *config) Validate(dev bool) error {
 	need("grpc-addr", c.GRPCAddr)
 	need("http-addr", c.HTTPAddr)
 	if !dev {
-		need("snapshot", c.Snapshot)
+		need("redis", c.RedisURL)
 		need("institutions", c.Institutions)
 		need("catalog", c.Catalog)
 		need("policies", c.Policies)
@@ -255,6 +268,12 @@ func (c *config) useDemo() error {
 	set(&c.Institutions, "institutions.yaml")
 	set(&c.Catalog, "catalog.csv")
 	set(&c.Policies, "policies")
+	set(&c.VoucherIssuers, "issuers.yaml")
+	if c.RedisPrefix == "" {
+		// Its own keys: the demo's persons, keyed by the published dev secret, must never
+		// mix with a real snapshot on a shared Redis.
+		c.RedisPrefix = "onestop-dev:elig:"
+	}
 	return nil
 }
 
@@ -312,13 +331,20 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	elig, err := cache.LoadSnapshotFile(c.Snapshot, cache.NewKeyer(c.PersonKeySecret))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	elig, idn, persons, closeElig, err := c.eligibility(ctx, log, reg)
 	if err != nil {
 		return err
 	}
+	defer closeElig()
+	stale := prometheus.NewCounter(prometheus.CounterOpts{Name: "onestop_eligibility_stale_total",
+		Help: "Answers given on an eligibility record older than --eligibility-freshness."})
+	reg.MustRegister(stale)
 	svc := &gateway.Service{
-		Directory: dir, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
-		Policies: func() *policy.Set { return policies },
+		Directory: dir, Identity: idn, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
+		Policies:  func() *policy.Set { return policies },
+		Freshness: c.Freshness, OnStale: stale.Inc,
 	}
 	opts, err := c.serverOptions(log)
 	if err != nil {
@@ -338,6 +364,7 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	hsrv := &http.Server{Addr: c.HTTPAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	hlis, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
@@ -345,7 +372,7 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 		return err
 	}
 	log.Info("onestop serving", "grpc", lis.Addr().String(), "http", hlis.Addr().String(),
-		"policies", len(policies.All()), "persons", elig.Len(), "catalog items", catalog.Len(),
+		"policies", len(policies.All()), "eligibility", persons, "catalog items", catalog.Len(),
 		"tls", c.TLSCert != "", "client certificates", c.ClientCA != "", "rate limit", c.RateLimit, "rate burst", c.RateBurst)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

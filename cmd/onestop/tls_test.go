@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"onestop/cache/cachetest"
 	"onestop/gateway/ledger/ledgertest"
 )
 
@@ -131,8 +132,9 @@ func TestServeWithTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	root := newRoot()
+	_, prefix := cachetest.Redis(t)
 	root.SetArgs([]string{"serve", "--postgres-url", url + sep + "search_path=" + schema,
-		"--snapshot", files.Snapshot, "--institutions", files.Institutions, "--catalog", files.Catalog, "--policies", files.Policies,
+		"--redis", cachetest.URL(t), "--redis-prefix", prefix, "--snapshot", files.Snapshot, "--institutions", files.Institutions, "--catalog", files.Catalog, "--policies", files.Policies,
 		"--tls-cert", serverCert, "--client-ca", caFile, "--grpc-addr", grpcAddr, "--http-addr", httpAddr})
 	var out syncBuffer
 	root.SetErr(&out)
