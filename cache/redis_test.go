@@ -419,3 +419,56 @@ func isReason(err error, reason string) bool {
 	var e *gateway.Error
 	return errors.As(err, &e) && e.Reason == reason
 }
+
+// TestTierAsksRedisOncePerMiss: fifty callers missing the same person at once cost one
+// lookup in Redis (single-flight). Redis is paused while they arrive, so all of them do
+// arrive before the one fetch can finish; a private server keeps the command count ours.
+func TestTierAsksRedisOncePerMiss(t *testing.T) {
+	srv := cachetest.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	r := cache.NewRedis(rdb, keyer, "")
+	load(t, r, writeSnapshot(t, persons(0, 10, "a")), cache.LoadOptions{})
+	tier := cache.NewTier(r, cache.TierOptions{FetchTimeout: 5 * time.Second})
+	lookups := func() int64 {
+		var n int64
+		for _, l := range strings.Split(rdb.Info(context.Background(), "commandstats").Val(), "\r\n") {
+			for _, cmd := range []string{"cmdstat_evalsha:calls=", "cmdstat_eval:calls="} {
+				if v, ok := strings.CutPrefix(l, cmd); ok {
+					var c int64
+					fmt.Sscan(strings.SplitN(v, ",", 2)[0], &c)
+					n += c
+				}
+			}
+		}
+		return n
+	}
+	// Load the script once, so the count below is not doubled by EVALSHA's NOSCRIPT retry.
+	if _, err := lookup(t, tier, gateway.CredentialIDCard, idOf(9)); err != nil {
+		t.Fatal(err)
+	}
+	before := lookups()
+	pauser := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer pauser.Close()
+	if err := pauser.Do(context.Background(), "CLIENT", "PAUSE", "300", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if p, err := tier.Lookup(context.Background(), gateway.Credential{Type: gateway.CredentialIDCard, Value: idOf(3)}); err != nil || p.Status != "a" {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of 50 lookups failed", failed.Load())
+	}
+	if n := lookups() - before; n != 1 {
+		t.Errorf("50 concurrent misses made %d Redis lookups, want 1", n)
+	}
+}
