@@ -23,6 +23,7 @@ import (
 	"onestop/api"
 	onestopv1 "onestop/api/onestop/v1"
 	"onestop/cache"
+	"onestop/cache/cachetest"
 	"onestop/gateway"
 	"onestop/gateway/identity"
 	"onestop/gateway/ledger"
@@ -38,10 +39,12 @@ const fixtureRoot = "../testdata/policy"
 // tok-<institution>, M1 by client certificate), and catalog items with the
 // case's classes and ceilings, all written as the files a gateway reads at start-up.
 type world struct {
-	cases   []*policy.Case
-	ledger  gateway.Ledger
-	clients map[string]*client // by case file
-	svc     *gateway.Service
+	snapshot string // the persons' snapshot file
+	keyer    cache.Keyer
+	cases    []*policy.Case
+	ledger   gateway.Ledger
+	clients  map[string]*client // by case file
+	svc      *gateway.Service
 }
 
 type client struct {
@@ -157,7 +160,8 @@ func newWorld(t *testing.T, l gateway.Ledger) *world {
 		t.Fatal(err)
 	}
 	keyer := cache.NewKeyer("test-secret")
-	elig, err := cache.LoadSnapshotFile(write("snapshot.jsonl", snapshot.String()), keyer)
+	w.snapshot, w.keyer = write("snapshot.jsonl", snapshot.String()), keyer
+	elig, err := cache.LoadSnapshotFile(w.snapshot, keyer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,12 +305,38 @@ func reason(err error) string {
 	return "no ErrorInfo: " + err.Error()
 }
 
+// useRedis moves the world's eligibility to Redis (a prefix of the test's own) behind the
+// in-process tier, as serve runs it.
+func (w *world) useRedis(t *testing.T) {
+	t.Helper()
+	rdb, prefix := cachetest.Redis(t)
+	store := cache.NewRedis(rdb, w.keyer, prefix)
+	f, err := cache.OpenSnapshot(w.snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, err := store.Load(context.Background(), f, cache.LoadOptions{})
+	if err != nil || len(sum.Bad) > 0 {
+		t.Fatalf("loading the world into Redis: %v %v", err, sum.Bad)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	tier := cache.NewTier(store, cache.TierOptions{})
+	if err := tier.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.svc.Eligibility = tier
+}
+
 // TestFixtureCasesEndToEnd settles every SPEC.md case through gRPC, first pre-settling it
-// (nothing written), then settling it, then replaying it, and compares the figures.
+// (nothing written), then settling it, then replaying it, and compares the figures: on the
+// journal and on Postgres with eligibility in process, and on Postgres with it in Redis.
 func TestFixtureCasesEndToEnd(t *testing.T) {
 	for _, backend := range []struct {
-		name string
-		open func(t *testing.T) gateway.Ledger
+		name  string
+		open  func(t *testing.T) gateway.Ledger
+		redis bool
 	}{
 		{"journal", func(t *testing.T) gateway.Ledger {
 			j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
@@ -315,11 +345,15 @@ func TestFixtureCasesEndToEnd(t *testing.T) {
 			}
 			t.Cleanup(func() { j.Close() })
 			return j
-		}},
-		{"postgres", func(t *testing.T) gateway.Ledger { return ledger.NewPostgres(ledgertest.Pool(t, 0)) }},
+		}, false},
+		{"postgres", func(t *testing.T) gateway.Ledger { return ledger.NewPostgres(ledgertest.Pool(t, 0)) }, false},
+		{"postgres+redis", func(t *testing.T) gateway.Ledger { return ledger.NewPostgres(ledgertest.Pool(t, 0)) }, true},
 	} {
 		t.Run(backend.name, func(t *testing.T) {
 			w := newWorld(t, backend.open(t))
+			if backend.redis {
+				w.useRedis(t)
+			}
 			for _, c := range w.cases {
 				cl := w.clients[c.File]
 				t.Run(filepath.Base(c.File), func(t *testing.T) {
