@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -136,4 +137,56 @@ type RejectedError struct {
 
 func (e *RejectedError) Error() string {
 	return "agency " + e.Agency + " rejected the message: " + e.Reason
+}
+
+// AlertMessage is the outbox message of a high-cost alert.
+func AlertMessage(st *Settlement, a HighCostAlert, at time.Time) OutboxMessage {
+	payload, _ := json.Marshal(struct {
+		PersonKey     string          `json:"person_key"`
+		Person        PersonSummary   `json:"person"`
+		Year          int             `json:"year"`
+		Threshold     decimal.Decimal `json:"threshold"`
+		OutOfPocket   decimal.Decimal `json:"out_of_pocket"`
+		AidHolder     bool            `json:"aid_holder"`
+		SettlementID  string          `json:"settlement_id"`
+		InstitutionID string          `json:"institution_id"`
+	}{st.PersonKey, st.Receipt.Person, a.Year, a.Threshold, a.OutOfPocket, a.AidHolder, st.ID, st.InstitutionID})
+	return OutboxMessage{
+		ID: fmt.Sprintf("%s/%d/high-cost/%s", st.PersonKey, a.Year, a.Threshold.StringFixed(2)), Agency: AgencyCivilAffairs,
+		Kind: OutboxKindHighCostAlert, PersonKey: st.PersonKey, SettlementID: st.ID, InstitutionID: st.InstitutionID,
+		CreatedAt: at, Payload: payload,
+	}
+}
+
+// OutboxStore is the outbox side of a ledger: what the dispatcher claims and settles.
+type OutboxStore interface {
+	// ClaimOutbox leases up to n due messages for lease: none whose agency has an earlier
+	// undelivered message for the same person (delivery is in order per person and agency),
+	// none leased by another dispatcher. A lease that runs out makes the row due again.
+	ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]OutboxRow, error)
+	// OutboxDelivered marks a row delivered.
+	OutboxDelivered(ctx context.Context, id int64) error
+	// OutboxFailed records a failed attempt: due again at next, or dead when dead is true.
+	OutboxFailed(ctx context.Context, id int64, next time.Time, reason string, dead bool) error
+	// OutboxStats describes the queue.
+	OutboxStats(ctx context.Context) (OutboxStats, error)
+	// RetryDead makes every dead row due again, with its attempts reset; it returns how many.
+	RetryDead(ctx context.Context) (int, error)
+}
+
+// OutboxRow is a claimed message and its delivery history.
+type OutboxRow struct {
+	Seq      int64 // the store's id: increasing in writing order
+	Message  OutboxMessage
+	Attempts int // including this one
+}
+
+// OutboxStats: Pending counts rows not yet delivered nor dead; OldestPending is the
+// creation time of the oldest of them (zero when none).
+type OutboxStats struct {
+	Pending         int
+	Dead            int
+	Delivered       int
+	OldestPending   time.Time
+	PendingByAgency map[string]int
 }

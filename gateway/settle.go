@@ -32,7 +32,21 @@ type Service struct {
 	// is stale and OnStale counts it. 0 means no bound.
 	Freshness time.Duration
 	OnStale   func()
+	// HighCost are the out-of-pocket thresholds whose crossing alerts civil affairs.
+	HighCost []HighCostRule
 }
+
+// HighCostRule: alert when a person's out-of-pocket spending this year (cash + account, net
+// of cancellations) passes Threshold; AidOnly limits the rule to persons holding an aid
+// category on the settlement date.
+type HighCostRule struct {
+	Threshold decimal.Decimal
+	AidOnly   bool
+}
+
+// OutOfPocketKey is the accumulator of a person's cash and account payments in a year: kept
+// with the policy's accumulators so a cancellation takes it back like the others.
+const OutOfPocketKey = "personal.out_of_pocket"
 
 // Caller is the authenticated terminal a call comes from.
 type Caller struct {
@@ -138,6 +152,7 @@ type prepared struct {
 	lines  []policy.Line
 	items  []Item
 	stale  bool // the eligibility record is older than the freshness bound
+	rules  []HighCostRule
 }
 
 func (s *Service) prepare(ctx context.Context, caller Caller, req *SettleRequest, storing bool) (*prepared, error) {
@@ -173,7 +188,7 @@ func (s *Service) prepare(ctx context.Context, caller Caller, req *SettleRequest
 	if err != nil {
 		return nil, err
 	}
-	return &prepared{bill: b, inst: inst, person: person, policy: p, visit: visit, lines: lines, items: items, stale: s.stale(person)}, nil
+	return &prepared{bill: b, inst: inst, person: person, policy: p, visit: visit, lines: lines, items: items, stale: s.stale(person), rules: s.HighCost}, nil
 }
 
 func authorize(caller Caller, institutionID string) error {
@@ -319,7 +334,32 @@ func (pc *prepared) split(pos Position) (*Settlement, error) {
 	if err != nil {
 		return nil, Internal(err)
 	}
-	return pc.settlement(res, remaining), nil
+	st := pc.settlement(res, remaining)
+	pc.highCost(st, pos.Accumulators[OutOfPocketKey])
+	return st, nil
+}
+
+// highCost adds the bill's out-of-pocket spending to the year's and lists the thresholds
+// it crosses.
+func (pc *prepared) highCost(st *Settlement, before decimal.Decimal) {
+	spent := st.Cash.Add(st.Account)
+	if !spent.IsPositive() {
+		return
+	}
+	if st.Deltas == nil {
+		st.Deltas = policy.Accumulators{}
+	}
+	st.Deltas[OutOfPocketKey] = spent
+	after := before.Add(spent)
+	aid := false
+	for _, c := range pc.person.Categories {
+		aid = aid || within(pc.bill.settleDate, c.From, c.To)
+	}
+	for _, r := range pc.rules {
+		if (!r.AidOnly || aid) && before.LessThan(r.Threshold) && !after.LessThan(r.Threshold) {
+			st.Alerts = append(st.Alerts, HighCostAlert{Year: st.Year, Threshold: r.Threshold, OutOfPocket: after, AidHolder: aid})
+		}
+	}
 }
 
 // splitError names a rejection by the policy engine with its SPEC.md code in upper case

@@ -118,6 +118,19 @@ type Settlement struct {
 	Deltas      policy.Accumulators
 
 	Receipt Receipt
+
+	// Alerts are the high-cost thresholds this bill crossed; the ledger raises each once
+	// per person and year (a bill crossing one again after a cancellation raises nothing).
+	Alerts []HighCostAlert
+}
+
+// HighCostAlert tells civil affairs that a person's out-of-pocket spending this year passed
+// a threshold (大额医疗费用信息推送), so the person can be found and helped.
+type HighCostAlert struct {
+	Year        int
+	Threshold   decimal.Decimal
+	OutOfPocket decimal.Decimal // cash + account this year, this bill included
+	AidHolder   bool            // the person held an aid category on the settlement date
 }
 
 // FundPayment is what one policy stage paid.

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"onestop/gateway"
@@ -17,4 +19,8 @@ func notFound(id string) error {
 func wrongInstitution() error {
 	return &gateway.Error{Kind: gateway.KindPermissionDenied, Reason: gateway.ReasonWrongInstitution, Field: "institution_id",
 		Message: "the settlement belongs to another institution"}
+}
+
+func sortRows(rows []gateway.OutboxRow) {
+	slices.SortFunc(rows, func(a, b gateway.OutboxRow) int { return cmp.Compare(a.Seq, b.Seq) })
 }

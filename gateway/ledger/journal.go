@@ -38,6 +38,23 @@ type Journal struct {
 	byCancel    map[requestKey]string          // (institution, cancel request id) → settlement id
 	acc         map[personYear]policy.Accumulators
 	byPerson    map[string][]string // person key → settlement ids, in order
+
+	// The outbox, rebuilt on replay: settle and cancel records imply their messages,
+	// delivery records settle them. Leases live in memory only: after a restart every
+	// undelivered message is due again, and the agencies receive it idempotently.
+	outbox    []*journalMessage // Seq = index + 1
+	firstOpen int               // outbox[:firstOpen] are all delivered or dead
+	alerted   map[string]bool   // high-cost alert message ids already raised
+}
+
+type journalMessage struct {
+	msg       gateway.OutboxMessage
+	attempts  int
+	next      time.Time
+	lease     time.Time
+	delivered bool
+	dead      bool
+	lastErr   string
 }
 
 var _ gateway.Ledger = (*Journal)(nil)
@@ -50,10 +67,15 @@ type personYear struct {
 
 // record is one line of the journal.
 type record struct {
-	Op           string                `json:"op"` // "settle" or "cancel"
+	Op           string                `json:"op"` // "settle", "cancel", "delivered", "failed", "retry_dead"
 	Settlement   *gateway.Settlement   `json:"settlement,omitempty"`
 	SettlementID string                `json:"settlement_id,omitempty"`
 	Cancellation *gateway.Cancellation `json:"cancellation,omitempty"`
+	Seq          int64                 `json:"seq,omitempty"` // delivered, failed: the outbox message
+	Next         time.Time             `json:"next,omitzero"`
+	Reason       string                `json:"reason,omitempty"`
+	Dead         bool                  `json:"dead,omitempty"`
+	Attempts     int                   `json:"attempts,omitempty"`
 }
 
 // OpenJournal opens (or creates) the journal at path and replays it. A last line cut short
@@ -70,6 +92,7 @@ func OpenJournal(path string) (*Journal, error) {
 		byCancel:    map[requestKey]string{},
 		acc:         map[personYear]policy.Accumulators{},
 		byPerson:    map[string][]string{},
+		alerted:     map[string]bool{},
 	}
 	if err := j.replay(); err != nil {
 		f.Close()
@@ -120,6 +143,14 @@ func (j *Journal) apply(rec *record) error {
 		j.byRequest[requestKey{st.InstitutionID, st.RequestID}] = st.ID
 		j.byPerson[st.PersonKey] = append(j.byPerson[st.PersonKey], st.ID)
 		j.addDeltas(st, 1)
+		j.enqueue(gateway.Notices(st, gateway.OutboxKindSettlement, st.SettledAt)...)
+		for _, a := range st.Alerts {
+			m := gateway.AlertMessage(st, a, st.SettledAt)
+			if !j.alerted[m.ID] {
+				j.alerted[m.ID] = true
+				j.enqueue(m)
+			}
+		}
 	case "cancel":
 		st, ok := j.settlements[rec.SettlementID]
 		if !ok || rec.Cancellation == nil {
@@ -128,6 +159,28 @@ func (j *Journal) apply(rec *record) error {
 		st.State, st.CancelledAt, st.Cancellation = gateway.StateCancelled, rec.Cancellation.CancelledAt, rec.Cancellation
 		j.byCancel[requestKey{st.InstitutionID, rec.Cancellation.RequestID}] = st.ID
 		j.addDeltas(st, -1)
+		j.enqueue(gateway.Notices(st, gateway.OutboxKindCancellation, st.CancelledAt)...)
+	case "delivered", "failed":
+		if rec.Seq < 1 || rec.Seq > int64(len(j.outbox)) {
+			return fmt.Errorf("%s of unknown outbox message %d", rec.Op, rec.Seq)
+		}
+		m := j.outbox[rec.Seq-1]
+		m.lease = time.Time{}
+		if rec.Op == "delivered" {
+			m.delivered = true
+		} else {
+			m.next, m.lastErr, m.dead, m.attempts = rec.Next, rec.Reason, rec.Dead, rec.Attempts
+		}
+		for j.firstOpen < len(j.outbox) && (j.outbox[j.firstOpen].delivered || j.outbox[j.firstOpen].dead) {
+			j.firstOpen++
+		}
+	case "retry_dead":
+		for i, m := range j.outbox {
+			if m.dead && !m.delivered {
+				m.dead, m.attempts, m.next, m.lastErr = false, 0, time.Time{}, ""
+				j.firstOpen = min(j.firstOpen, i)
+			}
+		}
 	default:
 		return fmt.Errorf("unknown op %q", rec.Op)
 	}

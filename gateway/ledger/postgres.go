@@ -201,7 +201,37 @@ func insertBatch(st *gateway.Settlement) (*pgx.Batch, error) {
 			on conflict (person_key, year, key) do update set amount = accumulators.amount + excluded.amount`,
 			st.ID, keys, amounts, st.PersonKey, st.Year)
 	}
+	queueOutbox(b, gateway.Notices(st, gateway.OutboxKindSettlement, st.SettledAt))
+	for _, a := range st.Alerts {
+		m := gateway.AlertMessage(st, a, st.SettledAt)
+		// Once per person, year and threshold: the outbox row exists only if the alert is new.
+		b.Queue(`with a as (
+				insert into high_cost_alerts (person_key, year, threshold, settlement_id, raised_at)
+				values ($1::text, $2::int, $3::numeric, $4::uuid, $5::timestamptz)
+				on conflict do nothing returning 1)
+			insert into outbox (message_id, agency, kind, person_key, settlement_id, institution_id, payload, created_at, next_attempt_at)
+			select $6::text, $7::text, $8::text, $1::text, $4::uuid, $9::text, $10::jsonb, $5::timestamptz, $5::timestamptz from a`,
+			st.PersonKey, a.Year, a.Threshold, st.ID, st.SettledAt, m.ID, m.Agency, m.Kind, m.InstitutionID, string(m.Payload))
+	}
 	return b, nil
+}
+
+// queueOutbox inserts messages in one statement, in order: the outbox id is the delivery order.
+func queueOutbox(b *pgx.Batch, msgs []gateway.OutboxMessage) {
+	if len(msgs) == 0 {
+		return
+	}
+	cols := make([][]string, 7)
+	for _, m := range msgs {
+		for c, v := range []string{m.ID, m.Agency, m.Kind, m.PersonKey, m.SettlementID, m.InstitutionID, string(m.Payload)} {
+			cols[c] = append(cols[c], v)
+		}
+	}
+	b.Queue(`insert into outbox (message_id, agency, kind, person_key, settlement_id, institution_id, payload, created_at, next_attempt_at)
+		select u.id, u.agency, u.kind, u.person, u.settlement::uuid, u.inst, u.payload::jsonb, $8, $8
+		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) with ordinality
+			as u(id, agency, kind, person, settlement, inst, payload, n) order by u.n`,
+		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], msgs[0].CreatedAt)
 }
 
 // queuePosition reads the accumulators and the account spent since a moment: account
@@ -398,6 +428,12 @@ func (l *Postgres) cancelOnce(ctx context.Context, c gateway.CancelKey) (*gatewa
 	b.Queue(`update settlements set cancelled_at = $2 where id = $1 and cancelled_at is null`, c.SettlementID, at)
 	b.Queue(`insert into cancellations (settlement_id, institution_id, request_id, reason, cancelled_at) values ($1, $2, $3, $4, $5)`,
 		c.SettlementID, c.InstitutionID, c.RequestID, c.Reason, at)
+	// The agencies told of the settlement are told of its cancellation, in the same
+	// transaction: the settlement's own outbox rows name them.
+	b.Queue(`insert into outbox (message_id, agency, kind, person_key, settlement_id, institution_id, payload, created_at, next_attempt_at)
+		select settlement_id::text || '/cancellation', agency, 'cancellation', person_key, settlement_id, institution_id,
+			payload || jsonb_build_object('cancelled_at', $2::timestamptz), $2, $2
+		from outbox where settlement_id = $1 and kind = 'settlement' order by id`, c.SettlementID, at)
 	b.Queue(`update accumulators a set amount = a.amount - d.amount from settlement_deltas d
 		where d.settlement_id = $1 and a.person_key = $2 and a.year = $3 and a.key = d.key`, c.SettlementID, personKey, year)
 	b.Queue(`commit`)
