@@ -12,19 +12,22 @@ import (
 var _ gateway.OutboxStore = (*Postgres)(nil)
 
 // ClaimOutbox leases due rows with FOR UPDATE SKIP LOCKED, so dispatchers on several
-// gateways share the queue without waiting on each other. A row is due when it is neither
-// delivered nor dead, its next attempt has come, no live lease holds it, and its agency has
-// no earlier undelivered row for the same person (in order per person and agency: a
-// cancellation never overtakes its settlement).
+// gateways share the queue without waiting on each other. A row is due when it is the
+// first undelivered, live row of its agency and person (in order per person and agency: a
+// cancellation never overtakes its settlement), its next attempt has come, and no live
+// lease holds it.
 func (l *Postgres) ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]gateway.OutboxRow, error) {
 	rows, err := l.pool.Query(ctx, `
 		update outbox o set lease_until = now() + $2 * interval '1 microsecond', attempts = o.attempts + 1
 		where o.id in (
 			select c.id from outbox c
-			where c.delivered_at is null and c.dead_at is null and c.next_attempt_at <= now()
-				and (c.lease_until is null or c.lease_until < now())
-				and not exists (select 1 from outbox e where e.agency = c.agency and e.person_key = c.person_key and e.id < c.id
-					and e.delivered_at is null and e.dead_at is null)
+			where c.id in (
+				-- The first undelivered message of each agency and person: one pass over the
+				-- pending rows in index order, where a per-row NOT EXISTS would be quadratic.
+				select distinct on (agency, person_key) id from outbox
+				where delivered_at is null and dead_at is null
+				order by agency, person_key, id)
+			and c.next_attempt_at <= now() and (c.lease_until is null or c.lease_until < now())
 			order by c.id limit $1
 			for update skip locked)
 		returning o.id, o.message_id, o.agency, o.kind, o.person_key, coalesce(o.settlement_id::text, ''), o.institution_id,
