@@ -39,9 +39,10 @@ type rig struct {
 	client onestopv1.SettlementServiceClient
 	ctx    context.Context
 	seq    atomic.Int64
+	ledger *ledger.Postgres
 }
 
-func newRig(b *testing.B) *rig {
+func newRig(b testing.TB) *rig {
 	b.Helper()
 	dir := b.TempDir()
 	write := func(name, content string) string {
@@ -77,10 +78,11 @@ func newRig(b *testing.B) *rig {
 	if err != nil {
 		b.Fatal(err)
 	}
+	l := ledger.NewPostgres(ledgertest.Pool(b, poolSize()))
 	svc := &gateway.Service{
 		Directory: dirx, Identity: identity.Resolver{}, Eligibility: elig, Catalog: cat, Location: time.UTC,
 		Policies: func() *policy.Set { return set },
-		Ledger:   ledger.NewPostgres(ledgertest.Pool(b, poolSize())),
+		Ledger:   l,
 		Now:      func() time.Time { return time.Date(2022, 12, 31, 0, 0, 0, 0, time.UTC) },
 	}
 	srv, _ := api.NewServer(svc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
@@ -98,6 +100,7 @@ func newRig(b *testing.B) *rig {
 	return &rig{
 		client: onestopv1.NewSettlementServiceClient(conn),
 		ctx:    metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer bench"),
+		ledger: l,
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -272,12 +273,64 @@ func TestMigrate(t *testing.T) {
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetArgs([]string{"migrate", "--postgres-url", url + sep + "search_path=" + schema})
-		if err := root.Execute(); err != nil || !strings.Contains(out.String(), "ledger schema at version 1") {
+		if err := root.Execute(); err != nil || !strings.Contains(out.String(), "ledger schema at version 2") { // 001 settlements, 002 outbox
 			t.Fatalf("migrate: %v\n%s", err, out.String())
 		}
 	}
 	var n int
 	if err := pool.QueryRow(context.Background(), "select count(*) from information_schema.tables where table_schema = $1 and table_name = 'settlements'", schema).Scan(&n); err != nil || n != 1 {
 		t.Errorf("settlements table in %s: %d, %v", schema, n, err)
+	}
+}
+
+// TestDevDeliversToItsAgencies: onestop dev's in-process agency simulator receives the
+// settlement, and answers for a person the snapshot lacks (the eligibility fallback).
+func TestDevDeliversToItsAgencies(t *testing.T) {
+	grpcAddr, httpAddr, simAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := newRoot()
+	root.SetArgs([]string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--agency-sim-addr", simAddr})
+	var out syncBuffer
+	root.SetErr(&out)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	waitHealthy(t, httpAddr, done, &out)
+
+	c := newRoot()
+	var settled bytes.Buffer
+	c.SetOut(&settled)
+	// 赵新来 registered this month: only the agencies know her yet.
+	c.SetArgs([]string{"settle", "--id-card", "320402200002025670", "--line", "SVC-001:1:25.00", "--line", "DRUG-102:2:38.50",
+		"--request-id", "newcomer-1", "--date", "2026-11-24", "--addr", grpcAddr, "--token", "dev-clinic-token", "--institution", "H320401"})
+	if err := c.ExecuteContext(context.Background()); err != nil || !strings.Contains(settled.String(), "SETTLED") {
+		t.Fatalf("settling a person only the agencies know: %v\n%s", err, settled.String())
+	}
+	id := strings.Fields(settled.String())[1]
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + simAddr + "/report")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var report map[string]struct {
+			Accepted int `json:"accepted"`
+			Lookups  int `json:"lookups"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&report)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if report["insurance_bureau"].Accepted == 1 && report["insurance_bureau"].Lookups >= 1 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the simulator did not receive settlement %s: %+v\n%s", id, report, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("dev stopped with %v", err)
 	}
 }

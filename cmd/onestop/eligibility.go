@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"onestop/cache"
@@ -18,7 +17,7 @@ import (
 // in-process tier when --redis is given (serve always), otherwise the snapshot held in
 // process (onestop dev). persons describes the source for the start-up log; done releases
 // what was opened.
-func (c *config) eligibility(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (elig gateway.Eligibility, idn gateway.Identity, persons string, done func(), err error) {
+func (c *config) eligibility(ctx context.Context, log *slog.Logger, metrics *cache.Metrics) (elig gateway.Eligibility, idn gateway.Identity, persons string, done func(), err error) {
 	keyer := cache.NewKeyer(c.PersonKeySecret)
 	var nonces identity.NonceStore
 	done = func() {}
@@ -43,7 +42,7 @@ func (c *config) eligibility(ctx context.Context, log *slog.Logger, reg promethe
 				return nil, nil, "", func() {}, err
 			}
 		}
-		tier := cache.NewTier(store, cache.TierOptions{Metrics: cache.NewMetrics(reg)})
+		tier := cache.NewTier(store, cache.TierOptions{Metrics: metrics})
 		if err := tier.Start(ctx); err != nil {
 			done()
 			return nil, nil, "", func() {}, fmt.Errorf("redis: subscribing to eligibility changes: %w", err)

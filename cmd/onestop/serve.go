@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
@@ -60,6 +61,14 @@ type config struct {
 	VoucherIssuers string        // issuers YAML for e-vouchers; none: e-vouchers are refused
 	Freshness      time.Duration // eligibility older than this is marked stale
 
+	// Agencies and the outbox.
+	AgenciesURL   string   // base of an agency simulator: every agency at URL/agencies/<name>
+	Agency        []string // NAME=URL, overriding AgenciesURL for one agency
+	HighCost      string   // out-of-pocket alert threshold for everyone; "0" = off
+	HighCostAid   string   // the same for aid-category holders
+	AgencySimAddr string   // dev: where the in-process simulator listens; "" = none
+	AgencyPersons string   // dev: the simulator's persons
+
 	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
 	TLSCert   string  // serve
 	TLSKey    string  // serve
@@ -78,6 +87,10 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "key prefix of the eligibility cache (default "+cache.DefaultPrefix+"; onestop dev: onestop-dev:elig:)")
 	fs.StringVar(&c.VoucherIssuers, "voucher-issuers", "", "YAML of e-voucher issuers' Ed25519 public keys; without it e-vouchers are refused (dev: the demo issuer)")
 	fs.DurationVar(&c.Freshness, "eligibility-freshness", 48*time.Hour, "eligibility records older than this are still used but marked stale; 0 = never")
+	fs.StringVar(&c.AgenciesURL, "agencies-url", "", "base URL where every agency answers at /agencies/<name> (an agency simulator)")
+	fs.StringArrayVar(&c.Agency, "agency", nil, "NAME=URL of one agency (insurance_bureau, civil_affairs, trade_union, red_cross, commercial_insurer); repeatable")
+	fs.StringVar(&c.HighCost, "high-cost-threshold", "50000.00", "alert civil affairs when anyone's out-of-pocket spending this year passes this; 0 = off")
+	fs.StringVar(&c.HighCostAid, "high-cost-aid-threshold", "10000.00", "the same for persons holding an aid category; 0 = off")
 	fs.StringVar(&c.Institutions, "institutions", "", "institutions YAML")
 	fs.StringVar(&c.Catalog, "catalog", "", "catalog CSV")
 	fs.StringVar(&c.Policies, "policies", "", "directory of policy YAML files")
@@ -86,6 +99,7 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.IntVar(&c.RateBurst, "rate-burst", 100, "calls a terminal may make at once before --rate-limit applies")
 	if dev {
 		fs.StringVar(&c.DataDir, "data-dir", "./.onestop", "folder of the embedded ledger (and the demo data it unpacks)")
+		fs.StringVar(&c.AgencySimAddr, "agency-sim-addr", "127.0.0.1:0", "where the in-process agency simulator listens; empty: none (give --agencies-url or --agency)")
 		return
 	}
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL of the ledger")
@@ -156,6 +170,14 @@ func (c *config) Validate(dev bool) error {
 		errs = append(errs, fmt.Errorf("--timezone: %w", err))
 	}
 	errs = append(errs, c.validateTerminalSecurity()...)
+	for name, v := range map[string]string{"high-cost-threshold": c.HighCost, "high-cost-aid-threshold": c.HighCostAid} {
+		if d, err := decimal.NewFromString(v); err != nil || d.IsNegative() || !d.Equal(d.Round(2)) {
+			errs = append(errs, fmt.Errorf("--%s: %q is not an amount", name, v))
+		}
+	}
+	if _, err := c.agencyURLs(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -207,6 +229,13 @@ func devCmd() *cobra.Command {
 				return err
 			}
 			c.PersonKeySecret = devPersonKeySecret
+			if c.AgencySimAddr != "" && c.AgenciesURL == "" && len(c.Agency) == 0 {
+				stopSim, err := c.startAgencySim(cmd.Context(), slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+				if err != nil {
+					return err
+				}
+				defer stopSim()
+			}
 			j, err := ledger.OpenJournal(filepath.Join(c.DataDir, "ledger.journal"))
 			if err != nil {
 				return err
@@ -218,6 +247,7 @@ func devCmd() *cobra.Command {
   │ a published person-key secret, plain-text terminal tokens.    │
   └───────────────────────────────────────────────────────────────┘
   ledger:       %s
+  agencies:     %s (simulated; what they received: /report)
   data:         snapshot %s
                 institutions %s, catalog %s, policies %s
 
@@ -231,7 +261,7 @@ func devCmd() *cobra.Command {
     onestop settle --token dev-clinic-token --institution H320401 --id-card 320402198001011234 \
       --line SVC-001:1:25.00 --line DRUG-102:2:38.50
 
-`, j.Path(), c.Snapshot, c.Institutions, c.Catalog, c.Policies, c.GRPCAddr)
+`, j.Path(), orNone(c.AgenciesURL), c.Snapshot, c.Institutions, c.Catalog, c.Policies, c.GRPCAddr)
 			return run(cmd.Context(), &c, j, cmd.ErrOrStderr())
 		},
 	}
@@ -269,6 +299,7 @@ func (c *config) useDemo() error {
 	set(&c.Catalog, "catalog.csv")
 	set(&c.Policies, "policies")
 	set(&c.VoucherIssuers, "issuers.yaml")
+	set(&c.AgencyPersons, "agency-persons.jsonl")
 	if c.RedisPrefix == "" {
 		// Its own keys: the demo's persons, keyed by the published dev secret, must never
 		// mix with a real snapshot on a shared Redis.
@@ -333,18 +364,32 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	elig, idn, persons, closeElig, err := c.eligibility(ctx, log, reg)
+	eligMetrics := cache.NewMetrics(reg)
+	elig, idn, persons, closeElig, err := c.eligibility(ctx, log, eligMetrics)
 	if err != nil {
 		return err
 	}
 	defer closeElig()
+	agencies, err := c.agencies(log, reg)
+	if err != nil {
+		return err
+	}
+	if bureau := agencies[gateway.AgencyInsuranceBureau]; bureau != nil {
+		fb := &cache.Fallback{Primary: elig, Bureau: personSource(bureau), Keyer: cache.NewKeyer(c.PersonKeySecret), Metrics: eligMetrics}
+		if aid := agencies[gateway.AgencyCivilAffairs]; aid != nil {
+			fb.Aid = personSource(aid)
+		}
+		elig = fb
+	}
+	stopDispatch := c.dispatch(ctx, l, agencies, log, reg)
+	defer stopDispatch()
 	stale := prometheus.NewCounter(prometheus.CounterOpts{Name: "onestop_eligibility_stale_total",
 		Help: "Answers given on an eligibility record older than --eligibility-freshness."})
 	reg.MustRegister(stale)
 	svc := &gateway.Service{
 		Directory: dir, Identity: idn, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
 		Policies:  func() *policy.Set { return policies },
-		Freshness: c.Freshness, OnStale: stale.Inc,
+		Freshness: c.Freshness, OnStale: stale.Inc, HighCost: c.highCostRules(),
 	}
 	opts, err := c.serverOptions(log)
 	if err != nil {
