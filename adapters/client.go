@@ -192,7 +192,9 @@ func (c *Client) Post(ctx context.Context, m gateway.OutboxMessage) error {
 		InstitutionID: m.InstitutionID, CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339Nano), Payload: m.Payload,
 	})
 	if err != nil {
-		return fmt.Errorf("agency %s post: %w: %v", c.cfg.Agency, ErrInvalidRequest, err)
+		// A message that cannot be encoded never will be: a rejection, so the outbox
+		// dead-letters it for an operator instead of retrying it forever.
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, &gateway.RejectedError{Agency: c.cfg.Agency, Reason: "the message's payload is not valid JSON: " + err.Error()})
 	}
 	return c.call(ctx, "post", "/v1/messages", m.ID, body, c.cfg.PostTimeout, func(status int, data []byte) error {
 		if status != http.StatusOK && status != http.StatusCreated {

@@ -249,8 +249,10 @@ func TestPostInvalidPayload(t *testing.T) {
 	c, _, _ := newTestClient(t, testConfig(srv.URL))
 	msg := message()
 	msg.Payload = json.RawMessage(`{not json`)
-	if err := c.Post(context.Background(), msg); !errors.Is(err, ErrInvalidRequest) {
-		t.Fatalf("Post: %v, want ErrInvalidRequest", err)
+	err := c.Post(context.Background(), msg)
+	var rejected *gateway.RejectedError
+	if !errors.Is(err, ErrInvalidRequest) || !errors.As(err, &rejected) {
+		t.Fatalf("Post: %v, want ErrInvalidRequest and a RejectedError (so the outbox dead-letters it)", err)
 	}
 	if n := rec.n.Load(); n != 0 {
 		t.Fatalf("agency saw %d requests, want none", n)
