@@ -25,33 +25,43 @@ const MaxRequestBytes = 1 << 20
 
 // NewServer returns a gRPC server with the onestop.v1 services on svc, the standard health
 // service (reported SERVING) and server reflection. Interceptors, outermost first: the
-// access log (outermost so it sees every call's final code, panics included), panic
-// recovery, status conversion, terminal authentication (onestop.v1 services only), then
-// the interceptors of opts (RateLimit): they see the authenticated caller.
+// access log (outermost so it sees every call's final code, panics included), the
+// metrics (WithMetrics in opts), panic recovery, status conversion, terminal
+// authentication (onestop.v1 services only), then the interceptors of the other opts
+// (RateLimit): they see the authenticated caller.
 func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	authn := auth.UnaryServerInterceptor(authenticate(svc.Directory))
 	onlyOnestop := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
 		return strings.HasPrefix(c.FullMethod(), "/onestop.v1.")
 	})
-	opts = append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(
-			accessLog(log),
-			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-				log.ErrorContext(ctx, "panic in handler", "panic", p)
-				return status.Error(codes.Internal, "internal error")
-			})),
-			errorInterceptor(log),
-			selector.UnaryServerInterceptor(authn, onlyOnestop),
-		),
-	}, opts...)
-	srv := grpc.NewServer(opts...)
+	opts, metrics := serverMetrics(opts)
+	chain := []grpc.UnaryServerInterceptor{accessLog(log)}
+	var own []grpc.ServerOption
+	if metrics != nil {
+		chain = append(chain, metrics.UnaryServerInterceptor())
+		own = append(own, grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor()))
+	}
+	chain = append(chain,
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+			log.ErrorContext(ctx, "panic in handler", "panic", p)
+			return status.Error(codes.Internal, "internal error")
+		})),
+		errorInterceptor(log),
+		selector.UnaryServerInterceptor(authn, onlyOnestop),
+	)
+	own = append(own, grpc.MaxRecvMsgSize(MaxRequestBytes), grpc.ChainUnaryInterceptor(chain...))
+	srv := grpc.NewServer(append(own, opts...)...)
 	h := &handlers{svc: svc}
 	onestopv1.RegisterSettlementServiceServer(srv, h)
 	onestopv1.RegisterEligibilityServiceServer(srv, h)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
+	if metrics != nil {
+		// Every method's series from the start, so that rates and ratios on the dashboard
+		// read 0, not "no data", until the first call of a kind.
+		metrics.InitializeMetrics(srv)
+	}
 	return srv, hs
 }
 

@@ -101,3 +101,25 @@ type Position struct {
 	// cancellations since then: the snapshot's balance minus this is what is available.
 	AccountSpent decimal.Decimal
 }
+
+// Observer is told what the settle pipeline did, for metrics: the gateway counts nothing
+// itself. Calls come on the request's goroutine once the ledger has answered, so they must
+// be quick and must not keep or change the settlement.
+type Observer interface {
+	// Settled: the ledger stored this settlement now (replays and refusals are not told).
+	Settled(st *Settlement, inst *Institution)
+	// Replayed: a Settle was answered with what an identical earlier request stored.
+	Replayed(st *Settlement)
+	// PreSettled: a PreSettle was answered; nothing was stored.
+	PreSettled(st *Settlement, inst *Institution)
+	// Cancelled: the ledger cancelled this settlement now (a replayed cancel is not told).
+	Cancelled(st *Settlement)
+}
+
+// nopObserver stands in for an unset Service.Observer.
+type nopObserver struct{}
+
+func (nopObserver) Settled(*Settlement, *Institution)    {}
+func (nopObserver) Replayed(*Settlement)                 {}
+func (nopObserver) PreSettled(*Settlement, *Institution) {}
+func (nopObserver) Cancelled(*Settlement)                {}

@@ -34,6 +34,8 @@ type Service struct {
 	OnStale   func()
 	// HighCost are the out-of-pocket thresholds whose crossing alerts civil affairs.
 	HighCost []HighCostRule
+	// Observer is told of settlements, replays, pre-settlements and cancellations; nil: nobody.
+	Observer Observer
 }
 
 // HighCostRule: alert when a person's out-of-pocket spending this year (cash + account, net
@@ -73,6 +75,11 @@ func (s *Service) Settle(ctx context.Context, caller Caller, req *SettleRequest)
 	if err != nil {
 		return nil, false, err
 	}
+	if replayed {
+		s.observer().Replayed(st)
+	} else {
+		s.observer().Settled(st, pc.inst)
+	}
 	return st, replayed, nil
 }
 
@@ -93,6 +100,7 @@ func (s *Service) settledBefore(ctx context.Context, caller Caller, req *SettleR
 		return nil, false, Errorf(ErrIdempotencyConflict, "request_id",
 			"request %q of institution %s was settled with different content", req.RequestID, req.InstitutionID)
 	}
+	s.observer().Replayed(st)
 	return st, true, nil
 }
 
@@ -111,6 +119,7 @@ func (s *Service) PreSettle(ctx context.Context, caller Caller, req *SettleReque
 		return nil, err
 	}
 	st.State = StatePreSettled
+	s.observer().PreSettled(st, pc.inst)
 	return st, nil
 }
 
@@ -128,7 +137,11 @@ func (s *Service) Cancel(ctx context.Context, caller Caller, c CancelKey) (*Sett
 	if len(c.Reason) > 256 {
 		return nil, false, invalid(ReasonInvalidArgument, "reason", "at most 256 bytes")
 	}
-	return s.Ledger.Cancel(ctx, c)
+	st, replayed, err := s.Ledger.Cancel(ctx, c)
+	if err == nil && !replayed {
+		s.observer().Cancelled(st)
+	}
+	return st, replayed, err
 }
 
 // GetSettlement returns a settlement of the caller's institution.
@@ -452,6 +465,13 @@ func (p *Person) accountAvailable(spent decimal.Decimal) decimal.Decimal {
 
 func summary(p *Person) PersonSummary {
 	return PersonSummary{NameMasked: p.NameMasked, IDMasked: p.IDMasked, Scheme: p.Scheme, Status: p.Status, InsuredRegion: p.InsuredRegion}
+}
+
+func (s *Service) observer() Observer {
+	if s.Observer == nil {
+		return nopObserver{}
+	}
+	return s.Observer
 }
 
 func (s *Service) now() time.Time {

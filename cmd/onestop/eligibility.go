@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"onestop/cache"
 	"onestop/gateway"
 	"onestop/gateway/identity"
+	"onestop/gateway/metrics"
 )
 
 // eligibility builds the gateway's eligibility and identity ports: Redis behind the
 // in-process tier when --redis is given (serve always), otherwise the snapshot held in
 // process (onestop dev). persons describes the source for the start-up log; done releases
-// what was opened.
-func (c *config) eligibility(ctx context.Context, log *slog.Logger, metrics *cache.Metrics) (elig gateway.Eligibility, idn gateway.Identity, persons string, done func(), err error) {
+// what was opened. The Redis client's pool is collected on reg.
+func (c *config) eligibility(ctx context.Context, log *slog.Logger, eligMetrics *cache.Metrics, reg prometheus.Registerer) (elig gateway.Eligibility, idn gateway.Identity, persons string, done func(), err error) {
 	keyer := cache.NewKeyer(c.PersonKeySecret)
 	var nonces identity.NonceStore
 	done = func() {}
@@ -33,6 +35,7 @@ func (c *config) eligibility(ctx context.Context, log *slog.Logger, metrics *cac
 			return nil, nil, "", done, err
 		}
 		rdb := redis.NewClient(opt)
+		reg.MustRegister(metrics.RedisPool(rdb))
 		ctx, cancel := context.WithCancel(ctx)
 		done = func() { cancel(); rdb.Close() }
 		store := cache.NewRedis(rdb, keyer, c.RedisPrefix)
@@ -42,7 +45,7 @@ func (c *config) eligibility(ctx context.Context, log *slog.Logger, metrics *cac
 				return nil, nil, "", func() {}, err
 			}
 		}
-		tier := cache.NewTier(store, cache.TierOptions{Metrics: metrics})
+		tier := cache.NewTier(store, cache.TierOptions{Metrics: eligMetrics})
 		if err := tier.Start(ctx); err != nil {
 			done()
 			return nil, nil, "", func() {}, fmt.Errorf("redis: subscribing to eligibility changes: %w", err)

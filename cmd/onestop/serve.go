@@ -31,6 +31,7 @@ import (
 	"onestop/cache"
 	"onestop/gateway"
 	"onestop/gateway/ledger"
+	"onestop/gateway/metrics"
 	"onestop/gateway/policy"
 	"onestop/gateway/refdata"
 )
@@ -201,7 +202,7 @@ func serveCmd() *cobra.Command {
 					return fmt.Errorf("migrate: %w", err)
 				}
 			}
-			return run(ctx, &c, ledger.NewPostgres(pool), cmd.ErrOrStderr())
+			return run(ctx, &c, ledger.NewPostgres(pool), cmd.ErrOrStderr(), metrics.PostgresPool(pool))
 		},
 	}
 	c.flags(cmd.Flags(), false)
@@ -345,8 +346,9 @@ func (c *config) serverOptions(log *slog.Logger) ([]grpc.ServerOption, error) {
 }
 
 // run loads the reference data, serves gRPC and HTTP, and drains in-flight calls on
-// SIGINT or SIGTERM.
-func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) error {
+// SIGINT or SIGTERM. extra collectors join /metrics: those of what the caller opened (the
+// ledger's pool).
+func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, extra ...prometheus.Collector) error {
 	// Masking is the last line of defense should any code log an ID number or a token.
 	log := slog.New(api.MaskingHandler(slog.NewTextHandler(stderr, nil)))
 	loc, _ := time.LoadLocation(c.Timezone)
@@ -364,8 +366,9 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	eligMetrics := cache.NewMetrics(reg)
-	elig, idn, persons, closeElig, err := c.eligibility(ctx, log, eligMetrics)
+	elig, idn, persons, closeElig, err := c.eligibility(ctx, log, eligMetrics, reg)
 	if err != nil {
 		return err
 	}
@@ -390,12 +393,13 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer) err
 		Directory: dir, Identity: idn, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
 		Policies:  func() *policy.Set { return policies },
 		Freshness: c.Freshness, OnStale: stale.Inc, HighCost: c.highCostRules(),
+		Observer: metrics.NewSettlements(reg),
 	}
 	opts, err := c.serverOptions(log)
 	if err != nil {
 		return err
 	}
-	srv, health := api.NewServer(svc, log, opts...)
+	srv, health := api.NewServer(svc, log, append(opts, api.WithMetrics(reg))...)
 	lis, err := net.Listen("tcp", c.GRPCAddr)
 	if err != nil {
 		return err
