@@ -29,8 +29,8 @@ import (
 	"onestop/gateway/policy"
 )
 
-// DefaultPersons is the loadtest rig's population, so that the accumulator rows a run
-// touches, and their contention, are the gateway bench's.
+// DefaultPersons is the loadtest rig's population: the number of values seeded in Redis.
+// The accumulator rows a run touches are one set per distinct credential, as in the gateway.
 const DefaultPersons = 2000
 
 // Config says where the floor's stores are. A search_path in PostgresURL selects the schema
@@ -130,8 +130,8 @@ func (s *Server) Close() {
 	_ = s.rdb.Close()
 }
 
-// person picks the person a credential stands for, so calls spread over persons as the
-// gateway's do; the mapping is stable, so a credential always reaches the same accumulators.
+// person picks the seeded Redis value a credential reads; the mapping is stable, and a
+// collision costs nothing: two persons reading one value is still one GET each.
 func (s *Server) person(credential string) int {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(credential))
@@ -140,10 +140,12 @@ func (s *Server) person(credential string) int {
 
 func (s *Server) redisKey(i int) string { return s.prefix + "p:" + strconv.Itoa(i) }
 
-// personKey has the length of the gateway's (a hex HMAC-SHA256 of the ID number): it is in
-// three tables and two indexes, so its size is part of the floor.
-func personKey(i int) string {
-	sum := sha256.Sum256(strconv.AppendInt([]byte("floor/"), int64(i), 10))
+// personKey is one per credential, as the gateway's (a hex HMAC-SHA256 of the ID number)
+// is, with its length: two credentials sharing a key would share accumulator rows and wait
+// on each other's commit, which the gateway's persons do not. It is in three tables and
+// two indexes, so its size is part of the floor.
+func personKey(credential string) string {
+	sum := sha256.Sum256([]byte(credential))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -178,13 +180,13 @@ func (s *Server) Settle(ctx context.Context, req *onestopv1.SettleRequest) (*one
 	if err != nil {
 		return nil, err
 	}
-	p := s.person(req.GetCredential().GetValue())
-	if err := s.lookup(ctx, p); err != nil {
+	credential := req.GetCredential().GetValue()
+	if err := s.lookup(ctx, s.person(credential)); err != nil {
 		return nil, err
 	}
 	id := uuid.Must(uuid.NewV7()).String()
 	at := time.Now().UTC().Truncate(time.Microsecond)
-	b, err := settleBatch(id, req, personKey(p), year, date, at)
+	b, err := settleBatch(id, req, personKey(credential), year, date, at)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}

@@ -29,7 +29,7 @@ func main() {
 	flag.StringVar(&cfg.PostgresURL, "postgres-url", os.Getenv("ONESTOP_POSTGRES_URL"), "Postgres URL; a search_path parameter selects (and creates) the schema")
 	flag.StringVar(&cfg.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL")
 	flag.StringVar(&cfg.RedisPrefix, "redis-prefix", "floor:", "prefix of the seeded keys")
-	flag.IntVar(&cfg.Persons, "persons", floor.DefaultPersons, "persons to seed and spread calls over")
+	flag.IntVar(&cfg.Persons, "persons", floor.DefaultPersons, "values to seed in Redis; credentials are spread over them")
 	maxConns := flag.Int("max-conns", 32, "Postgres pool size (the gateway bench's default)")
 	flag.Parse()
 	cfg.MaxConns = int32(*maxConns)
