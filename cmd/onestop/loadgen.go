@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"onestop/loadtest/loadgen"
+)
+
+// loadgenCmd is the open-model load generator; `loadgen data` makes what it sends.
+func loadgenCmd() *cobra.Command {
+	var addr, data, compare, method string
+	var opt loadgen.Options
+	var rounds int
+	cmd := &cobra.Command{
+		Use:   "loadgen",
+		Short: "Send bills at a constant arrival rate and report latency from the intended send time",
+		Long: "An open-model load generator: calls leave at their scheduled times whatever the server does,\n" +
+			"and latency is measured from the scheduled time, so queueing in the server or in the generator\n" +
+			"is not hidden. With --compare, the same load alternates between the gateway and the floor\n" +
+			"(loadtest/floor), and the closing table shows the ratio.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bills, err := loadgen.LoadBills(filepath.Join(data, "bills.json"))
+			if err != nil {
+				return fmt.Errorf("%w (make them with `onestop loadgen data --out %s`)", err, data)
+			}
+			opt.Method = method
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s, %d bills, %d connections\n", opt, len(bills), max(opt.Conns, 1))
+			if compare == "" {
+				res, err := loadgen.Run(cmd.Context(), "gateway", addr, bills, opt)
+				if err != nil {
+					return err
+				}
+				loadgen.Report(w, res)
+				return nil
+			}
+			// Alternating rounds put both targets through the same minutes of a shared
+			// machine's weather.
+			var gw, fl *loadgen.Result
+			for i := range max(rounds, 1) {
+				for _, t := range []struct {
+					name, addr string
+					into       **loadgen.Result
+				}{{"gateway", addr, &gw}, {"floor", compare, &fl}} {
+					o := opt
+					o.RunID = fmt.Sprintf("%s%d-%d", t.name[:1], time.Now().UnixMilli(), i)
+					res, err := loadgen.Run(cmd.Context(), t.name, t.addr, bills, o)
+					if err != nil {
+						return fmt.Errorf("%s, round %d: %w", t.name, i+1, err)
+					}
+					fmt.Fprintf(w, "round %d %-8s %.0f ok/s, p99 %v\n", i+1, t.name, res.Throughput(), res.Quantile(99))
+					if *t.into == nil {
+						*t.into = res
+					} else {
+						(*t.into).Merge(res)
+					}
+				}
+			}
+			loadgen.Report(w, gw, fl)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:9090", "the gateway's gRPC address (plaintext)")
+	f.StringVar(&data, "data", "loadgen-data", "folder made by `onestop loadgen data` (bills.json)")
+	f.StringVar(&compare, "compare", "", "the floor's gRPC address: run the same load against both, alternating")
+	f.IntVar(&rounds, "rounds", 2, "with --compare, rounds of gateway then floor")
+	f.StringVar(&method, "method", "settle", "settle or presettle")
+	f.Float64Var(&opt.Rate, "rate", 500, "calls a second")
+	f.DurationVar(&opt.Duration, "duration", 30*time.Second, "measured time (per round with --compare)")
+	f.DurationVar(&opt.Warmup, "warmup", 5*time.Second, "time sent but not measured, first")
+	f.IntVar(&opt.Conns, "conns", 4, "gRPC connections")
+	f.IntVar(&opt.MaxInFlight, "max-in-flight", 4096, "calls outstanding at once; beyond it sends wait (and the wait is counted)")
+	cmd.AddCommand(loadgenDataCmd())
+	return cmd
+}
