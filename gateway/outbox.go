@@ -164,8 +164,8 @@ type OutboxStore interface {
 	// undelivered message for the same person (delivery is in order per person and agency),
 	// none leased by another dispatcher. A lease that runs out makes the row due again.
 	ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]OutboxRow, error)
-	// OutboxDelivered marks a row delivered.
-	OutboxDelivered(ctx context.Context, id int64) error
+	// OutboxDelivered marks rows delivered.
+	OutboxDelivered(ctx context.Context, ids ...int64) error
 	// OutboxFailed records a failed attempt: due again at next, or dead when dead is true.
 	OutboxFailed(ctx context.Context, id int64, next time.Time, reason string, dead bool) error
 	// OutboxStats describes the queue.

@@ -97,19 +97,35 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 	}
 	sem := make(chan struct{}, d.cfg.Workers)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var delivered []int64
 	for _, r := range rows {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d.deliver(ctx, r)
+			if d.deliver(ctx, r) {
+				mu.Lock()
+				delivered = append(delivered, r.Seq)
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	if len(delivered) > 0 {
+		// One write for the batch's deliveries. If it fails, the leases run out and the
+		// messages are sent again, which the agencies receive idempotently.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := d.store.OutboxDelivered(rctx, delivered...); err != nil {
+			d.log.Warn("outbox: could not record deliveries", "messages", len(delivered), "err", err)
+		}
+	}
 	return len(rows), nil
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, r gateway.OutboxRow) {
+// deliver posts one message and records a failure; it reports a success for Once to record.
+func (d *Dispatcher) deliver(ctx context.Context, r gateway.OutboxRow) (ok bool) {
 	agency := r.Message.Agency
 	a, ok := d.agencies[agency]
 	var err error
@@ -128,7 +144,7 @@ func (d *Dispatcher) deliver(ctx context.Context, r gateway.OutboxRow) {
 	switch {
 	case err == nil:
 		d.m.outcomes.WithLabelValues(agency, "delivered").Inc()
-		err = d.store.OutboxDelivered(rctx, r.Seq)
+		return true
 	case errors.As(err, &rejected):
 		d.m.outcomes.WithLabelValues(agency, "rejected").Inc()
 		d.log.Error("outbox: the agency rejected a message; dead-lettered for an operator", "agency", agency,
@@ -151,6 +167,7 @@ func (d *Dispatcher) deliver(ctx context.Context, r gateway.OutboxRow) {
 		// which the agency's idempotent receipt absorbs.
 		d.log.Warn("outbox: could not record a delivery outcome", "message", r.Message.ID, "err", err)
 	}
+	return false
 }
 
 // backoff doubles from BaseBackoff to MaxBackoff with full jitter, so a recovering agency

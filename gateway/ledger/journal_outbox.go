@@ -44,8 +44,13 @@ func (j *Journal) ClaimOutbox(ctx context.Context, n int, lease time.Duration) (
 	return out, nil
 }
 
-func (j *Journal) OutboxDelivered(ctx context.Context, id int64) error {
-	return j.settleMessage(&record{Op: "delivered", Seq: id})
+func (j *Journal) OutboxDelivered(ctx context.Context, ids ...int64) error {
+	for _, id := range ids {
+		if err := j.settleMessage(&record{Op: "delivered", Seq: id}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (j *Journal) OutboxFailed(ctx context.Context, id int64, next time.Time, reason string, dead bool) error {

@@ -17,7 +17,11 @@ var _ gateway.OutboxStore = (*Postgres)(nil)
 // cancellation never overtakes its settlement), its next attempt has come, and no live
 // lease holds it.
 func (l *Postgres) ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]gateway.OutboxRow, error) {
-	rows, err := l.pool.Query(ctx, `
+	var out []gateway.OutboxRow
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	b.Queue(asyncCommit)
+	b.Queue(`
 		update outbox o set lease_until = now() + $2 * interval '1 microsecond', attempts = o.attempts + 1
 		where o.id in (
 			select c.id from outbox c
@@ -27,34 +31,57 @@ func (l *Postgres) ClaimOutbox(ctx context.Context, n int, lease time.Duration) 
 				select distinct on (agency, person_key) id from outbox
 				where delivered_at is null and dead_at is null
 				order by agency, person_key, id)
+			-- Repeated on c itself: a row another dispatcher delivered after our snapshot was
+			-- taken is re-checked on its newest version when locked, and must then be skipped.
+			and c.delivered_at is null and c.dead_at is null
 			and c.next_attempt_at <= now() and (c.lease_until is null or c.lease_until < now())
 			order by c.id limit $1
 			for update skip locked)
 		returning o.id, o.message_id, o.agency, o.kind, o.person_key, coalesce(o.settlement_id::text, ''), o.institution_id,
-			o.payload::text, o.created_at, o.attempts`, n, lease.Microseconds())
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	var out []gateway.OutboxRow
-	var r gateway.OutboxRow
-	var payload string
-	_, err = pgx.ForEachRow(rows, []any{&r.Seq, &r.Message.ID, &r.Message.Agency, &r.Message.Kind, &r.Message.PersonKey,
-		&r.Message.SettlementID, &r.Message.InstitutionID, &payload, &r.Message.CreatedAt, &r.Attempts}, func() error {
-		r.Message.Payload = []byte(payload)
-		out = append(out, r)
-		return nil
+			o.payload::text, o.created_at, o.attempts`, n, lease.Microseconds()).Query(func(rows pgx.Rows) error {
+		var r gateway.OutboxRow
+		var payload string
+		_, err := pgx.ForEachRow(rows, []any{&r.Seq, &r.Message.ID, &r.Message.Agency, &r.Message.Kind, &r.Message.PersonKey,
+			&r.Message.SettlementID, &r.Message.InstitutionID, &payload, &r.Message.CreatedAt, &r.Attempts}, func() error {
+			r.Message.Payload = []byte(payload)
+			out = append(out, r)
+			return nil
+		})
+		return err
 	})
-	if err != nil {
-		return nil, unavailable(err)
+	b.Queue(`commit`)
+	if err := l.sendTx(ctx, b); err != nil {
+		return nil, err
 	}
 	// UPDATE … RETURNING does not keep the subquery's order.
 	sortRows(out)
 	return out, nil
 }
 
-func (l *Postgres) OutboxDelivered(ctx context.Context, id int64) error {
-	_, err := l.pool.Exec(ctx, `update outbox set delivered_at = now(), lease_until = null, last_error = null where id = $1`, id)
+func (l *Postgres) OutboxDelivered(ctx context.Context, ids ...int64) error {
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	b.Queue(asyncCommit)
+	b.Queue(`update outbox set delivered_at = now(), lease_until = null, last_error = null where id = any($1)`, ids)
+	b.Queue(`commit`)
+	return l.sendTx(ctx, b)
+}
+
+// asyncCommit: the outbox's bookkeeping (leases, delivery marks, retry times) need not wait
+// for the disk. A mark lost in a crash makes a message due again, and the agency receives
+// it idempotently; the money and the messages themselves are committed durably with the
+// settlement. This takes an fsync per delivery off the disk the settlements share.
+const asyncCommit = `set local synchronous_commit = off`
+
+// sendTx runs a batch that opens and commits its own transaction, on one connection.
+func (l *Postgres) sendTx(ctx context.Context, b *pgx.Batch) error {
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
+		return unavailable(err)
+	}
+	defer conn.Release()
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		rollback(conn)
 		return unavailable(err)
 	}
 	return nil
@@ -66,12 +93,13 @@ func (l *Postgres) OutboxFailed(ctx context.Context, id int64, next time.Time, r
 		t := now()
 		deadAt = &t
 	}
-	_, err := l.pool.Exec(ctx, `update outbox set next_attempt_at = $2, last_error = $3, dead_at = $4, lease_until = null where id = $1`,
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	b.Queue(asyncCommit)
+	b.Queue(`update outbox set next_attempt_at = $2, last_error = $3, dead_at = $4, lease_until = null where id = $1`,
 		id, next, truncate(reason, 500), deadAt)
-	if err != nil {
-		return unavailable(err)
-	}
-	return nil
+	b.Queue(`commit`)
+	return l.sendTx(ctx, b)
 }
 
 func (l *Postgres) OutboxStats(ctx context.Context) (gateway.OutboxStats, error) {
