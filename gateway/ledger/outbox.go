@@ -25,17 +25,17 @@ func (l *Postgres) ClaimOutbox(ctx context.Context, n int, lease time.Duration) 
 		update outbox o set lease_until = now() + $2 * interval '1 microsecond', attempts = o.attempts + 1
 		where o.id in (
 			select c.id from outbox c
-			where c.id in (
-				-- The first undelivered message of each agency and person: one pass over the
-				-- pending rows in index order, where a per-row NOT EXISTS would be quadratic.
-				select distinct on (agency, person_key) id from outbox
-				where delivered_at is null and dead_at is null
-				order by agency, person_key, id)
-			-- Repeated on c itself: a row another dispatcher delivered after our snapshot was
-			-- taken is re-checked on its newest version when locked, and must then be skipped.
-			and c.delivered_at is null and c.dead_at is null
-			and c.next_attempt_at <= now() and (c.lease_until is null or c.lease_until < now())
-			order by c.id limit $1
+			where c.delivered_at is null and c.dead_at is null
+				and c.next_attempt_at <= now() and (c.lease_until is null or c.lease_until < now())
+				-- The first live message of its agency and person: a subplan per candidate,
+				-- one probe of outbox_person, so a claim costs its batch, not the queue.
+				-- (A join here lets the planner hash the whole pending set on every claim.)
+				-- Being quals on c, these are rechecked on a row's newest version when it is
+				-- locked: a row another dispatcher delivered meanwhile is skipped.
+				and c.id = (select min(e.id) from outbox e where e.agency = c.agency and e.person_key = c.person_key
+					and e.delivered_at is null and e.dead_at is null)
+			-- Due order walks outbox_due: rows waiting out a backoff are never scanned.
+			order by c.next_attempt_at, c.id limit $1
 			for update skip locked)
 		returning o.id, o.message_id, o.agency, o.kind, o.person_key, coalesce(o.settlement_id::text, ''), o.institution_id,
 			o.payload::text, o.created_at, o.attempts`, n, lease.Microseconds()).Query(func(rows pgx.Rows) error {
