@@ -186,7 +186,7 @@ type OutboxRow struct {
 type OutboxStats struct {
 	Pending         int
 	Dead            int
-	Delivered       int
+	Delivered       int // an estimate on Postgres (the table's row estimate less the others)
 	OldestPending   time.Time
 	PendingByAgency map[string]int
 }

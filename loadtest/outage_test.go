@@ -109,10 +109,13 @@ func TestAgencyOutageUnderLoad(t *testing.T) {
 	}
 	t.Logf("settles: %d before, %d during a %v outage, %d after; p50 %v / %v / %v, p99 %v / %v / %v",
 		len(lat[0]), len(lat[1]), outage, len(lat[2]), p(0, .5), p(1, .5), p(2, .5), p(0, .99), p(1, .99), p(2, .99))
-	// Nothing on the settle path talks to an agency; the bound is loose because the
-	// machine is shared, and what it catches is a settle that waits on the agency (seconds).
-	if before, during := p(0, .99), p(1, .99); during > before*12/10 && during-before > 20*time.Millisecond {
-		t.Errorf("p99 %v during the outage against %v before", during, before)
+	// Nothing on the settle path talks to an agency. A settle that waited on it would take
+	// the adapter's post timeout (500 ms) or more, every time: the median shows it, and it
+	// does not move with the machine's stalls. The p99 comparison is a figure for the report
+	// (loadtest/REPORT-agencies.md, run alone), not an assertion: under the whole test suite
+	// on two cores it measures the neighbours.
+	if during := p(1, .5); during >= 500*time.Millisecond {
+		t.Errorf("median settle %v during the outage: settles wait on the agency", during)
 	}
 
 	// After recovery the outbox drains, and each agency holds every settlement once.

@@ -273,7 +273,7 @@ func TestMigrate(t *testing.T) {
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetArgs([]string{"migrate", "--postgres-url", url + sep + "search_path=" + schema})
-		if err := root.Execute(); err != nil || !strings.Contains(out.String(), "ledger schema at version 2") { // 001 settlements, 002 outbox
+		if err := root.Execute(); err != nil || !strings.Contains(out.String(), "ledger schema at version 3") { // 001 settlements, 002 outbox, 003 its dead-letter index
 			t.Fatalf("migrate: %v\n%s", err, out.String())
 		}
 	}

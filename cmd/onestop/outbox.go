@@ -62,7 +62,7 @@ func outboxCmd() *cobra.Command {
 			for _, a := range agencies {
 				fmt.Fprintf(w, "  %-20s %d\n", a, st.PendingByAgency[a])
 			}
-			fmt.Fprintf(w, "dead       %d%s\ndelivered  %d\n", st.Dead, deadHint(st), st.Delivered)
+			fmt.Fprintf(w, "dead       %d%s\ndelivered  ~%d (Postgres's estimate)\n", st.Dead, deadHint(st), st.Delivered)
 			return nil
 		},
 	})

@@ -102,31 +102,39 @@ func (l *Postgres) OutboxFailed(ctx context.Context, id int64, next time.Time, r
 	return l.sendTx(ctx, b)
 }
 
+// OutboxStats reads only the pending and dead rows through their partial indexes: the
+// delivered history grows without bound, and a dispatcher asks every few seconds (a full
+// count over 4 million rows every 5 s doubled the settle p99). Delivered is Postgres's
+// estimate of the table's rows less the others.
 func (l *Postgres) OutboxStats(ctx context.Context) (gateway.OutboxStats, error) {
 	st := gateway.OutboxStats{PendingByAgency: map[string]int{}}
 	var oldest *time.Time
-	err := l.pool.QueryRow(ctx, `select
-			count(*) filter (where delivered_at is null and dead_at is null),
-			count(*) filter (where dead_at is not null),
-			count(*) filter (where delivered_at is not null),
-			min(created_at) filter (where delivered_at is null and dead_at is null)
-		from outbox`).Scan(&st.Pending, &st.Dead, &st.Delivered, &oldest)
-	if err != nil {
+	var total float64
+	b := &pgx.Batch{}
+	b.Queue(`select agency, count(*), min(created_at) from outbox where delivered_at is null and dead_at is null group by agency`).Query(func(rows pgx.Rows) error {
+		var agency string
+		var n int
+		var at time.Time
+		_, err := pgx.ForEachRow(rows, []any{&agency, &n, &at}, func() error {
+			st.PendingByAgency[agency] = n
+			st.Pending += n
+			if oldest == nil || at.Before(*oldest) {
+				a := at
+				oldest = &a
+			}
+			return nil
+		})
+		return err
+	})
+	b.Queue(`select count(*) from outbox where dead_at is not null`).QueryRow(func(row pgx.Row) error { return row.Scan(&st.Dead) })
+	b.Queue(`select greatest(reltuples, 0) from pg_class where oid = 'outbox'::regclass`).QueryRow(func(row pgx.Row) error { return row.Scan(&total) })
+	if err := l.pool.SendBatch(ctx, b).Close(); err != nil {
 		return st, unavailable(err)
 	}
 	if oldest != nil {
 		st.OldestPending = oldest.UTC()
 	}
-	rows, err := l.pool.Query(ctx, `select agency, count(*) from outbox where delivered_at is null and dead_at is null group by agency`)
-	if err != nil {
-		return st, unavailable(err)
-	}
-	var agency string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&agency, &n}, func() error { st.PendingByAgency[agency] = n; return nil })
-	if err != nil {
-		return st, unavailable(err)
-	}
+	st.Delivered = max(0, int(total)-st.Pending-st.Dead)
 	return st, nil
 }
 
