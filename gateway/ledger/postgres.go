@@ -249,8 +249,12 @@ func queuePosition(b *pgx.Batch, pos *gateway.Position, personKey string, year i
 		})
 		return err
 	})
-	b.Queue(`select coalesce(sum(account) filter (where settled_at > $2), 0) - coalesce(sum(account) filter (where cancelled_at > $2), 0)
-		from settlements where person_key = $1 and (settled_at > $2 or cancelled_at > $2)`, personKey, since).QueryRow(func(row pgx.Row) error {
+	// Two range scans, one per index: with the OR of the two conditions, Postgres's generic
+	// plan for this prepared statement read every settlement of the table (0.5 ms a call,
+	// the costliest statement of a settle under load).
+	b.Queue(`select coalesce((select sum(account) from settlements where person_key = $1 and settled_at > $2), 0)
+		- coalesce((select sum(account) from settlements where person_key = $1 and cancelled_at > $2 and cancelled_at is not null), 0)`,
+		personKey, since).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&pos.AccountSpent)
 	})
 }
