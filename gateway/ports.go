@@ -72,7 +72,8 @@ type Ledger interface {
 	Get(ctx context.Context, institutionID, settlementID string) (*Settlement, error)
 
 	// Position reads a person's accumulators for a year and the account payments settled
-	// since a moment, without locking: for PreSettle and GetEligibility.
+	// since a moment (not read, and zero, when the moment is zero), without locking: for
+	// PreSettle and GetEligibility.
 	Position(ctx context.Context, personKey string, year int, accountSince time.Time) (Position, error)
 }
 
@@ -83,7 +84,7 @@ type SettleKey struct {
 	RequestHash   string // of the request as sent; the same key with another hash is a conflict
 	PersonKey     string
 	Year          int
-	AccountSince  time.Time // the snapshot's as-of: account payments after it are spent
+	AccountSince  time.Time // the snapshot's as-of: account payments after it are spent; zero: the bill does not use the account, AccountSpent is not read
 }
 
 // CancelKey names one Cancel call.

@@ -69,7 +69,7 @@ func (s *Service) Settle(ctx context.Context, caller Caller, req *SettleRequest)
 		RequestHash:   req.hash(),
 		PersonKey:     pc.person.Key,
 		Year:          pc.bill.settleDate.Year,
-		AccountSince:  pc.person.AsOf,
+		AccountSince:  pc.accountSince(),
 	}
 	st, replayed, err := s.Ledger.Settle(ctx, key, pc.split)
 	if err != nil {
@@ -110,7 +110,7 @@ func (s *Service) PreSettle(ctx context.Context, caller Caller, req *SettleReque
 	if err != nil {
 		return nil, err
 	}
-	pos, err := s.Ledger.Position(ctx, pc.person.Key, pc.bill.settleDate.Year, pc.person.AsOf)
+	pos, err := s.Ledger.Position(ctx, pc.person.Key, pc.bill.settleDate.Year, pc.accountSince())
 	if err != nil {
 		return nil, err
 	}
@@ -350,6 +350,15 @@ func (pc *prepared) split(pos Position) (*Settlement, error) {
 	st := pc.settlement(res, remaining)
 	pc.highCost(st, pos.Accumulators[OutOfPocketKey])
 	return st, nil
+}
+
+// accountSince is when the account's spending is counted from: the snapshot's as-of, or
+// zero for a bill that does not use the account, which spares the ledger the read.
+func (pc *prepared) accountSince() time.Time {
+	if !pc.bill.req.UseAccount {
+		return time.Time{}
+	}
+	return pc.person.AsOf
 }
 
 // highCost adds the bill's out-of-pocket spending to the year's and lists the thresholds

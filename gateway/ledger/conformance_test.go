@@ -288,6 +288,10 @@ func testAccountSpent(t *testing.T, l gateway.Ledger) {
 	if got := spent(time.Now().Add(time.Hour)); got != "0.00" {
 		t.Errorf("spent since the future: got %s, want 0.00", got)
 	}
+	// A zero moment: the bill does not use the account, and nothing is read.
+	if got := spent(time.Time{}); got != "0.00" {
+		t.Errorf("spent since the zero time: got %s, want 0.00", got)
+	}
 }
 
 // testConcurrentPerson: 40 bills of one person at once, of 5.00 each, against a cap of

@@ -332,6 +332,9 @@ func (j *Journal) position(personKey string, year int, since time.Time) gateway.
 		}
 	}
 	for _, id := range j.byPerson[personKey] {
+		if since.IsZero() {
+			break // the bill does not use the account
+		}
 		st := j.settlements[id]
 		if st.SettledAt.After(since) {
 			pos.AccountSpent = pos.AccountSpent.Add(st.Account)

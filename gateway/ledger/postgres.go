@@ -249,6 +249,10 @@ func queuePosition(b *pgx.Batch, pos *gateway.Position, personKey string, year i
 		})
 		return err
 	})
+	pos.AccountSpent = decimal.Zero
+	if since.IsZero() {
+		return // the bill does not use the account
+	}
 	// Two range scans, one per index: with the OR of the two conditions, Postgres's generic
 	// plan for this prepared statement read every settlement of the table (0.5 ms a call,
 	// the costliest statement of a settle under load).
