@@ -17,6 +17,7 @@ import (
 	"onestop/cache/cachetest"
 	"onestop/gateway"
 	"onestop/gateway/identity"
+	"onestop/loadtest/benchdrive"
 )
 
 const eligPersons = 100_000
@@ -89,7 +90,7 @@ func BenchmarkEligibility(b *testing.B) {
 	}{{"redis", redisOnly, eligPersons}, {"tier", tier, hot}} {
 		for _, c := range []int{1, 16} {
 			b.Run(fmt.Sprintf("%s/c=%d", src.name, c), func(b *testing.B) {
-				drive(b, c, func() error {
+				benchdrive.Drive(b, c, func() error {
 					_, err := src.elig.Lookup(context.Background(), gateway.Credential{Type: gateway.CredentialIDCard, Value: ids[rand.IntN(src.n)]})
 					return err
 				})

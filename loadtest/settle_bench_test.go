@@ -8,10 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +27,7 @@ import (
 	"onestop/gateway/ledger/ledgertest"
 	"onestop/gateway/policy"
 	"onestop/gateway/refdata"
+	"onestop/loadtest/benchdrive"
 )
 
 const persons = 2000
@@ -124,52 +123,13 @@ func (r *rig) bill() *onestopv1.SettleRequest {
 	}
 }
 
-// drive sends b.N calls from c workers and reports calls/s, p50 and p99 latency.
-func drive(b *testing.B, c int, call func() error) {
-	b.Helper()
-	lat := make([]time.Duration, b.N)
-	var next atomic.Int64
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				t0 := time.Now()
-				if err := call(); err != nil {
-					failed.Add(1)
-					b.Error(err)
-				}
-				lat[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e6, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e6, "p99-ms")
-	if failed.Load() > 0 {
-		b.Fatalf("%d calls failed", failed.Load())
-	}
-}
-
 // BenchmarkSettle: Settle throughput and latency at concurrency 1, 16 and 64.
 // go test ./loadtest -run '^$' -bench . -benchtime 3000x -count 3
 func BenchmarkSettle(b *testing.B) {
 	r := newRig(b)
 	for _, c := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			drive(b, c, func() error {
+			benchdrive.Drive(b, c, func() error {
 				_, err := r.client.Settle(r.ctx, r.bill())
 				return err
 			})
@@ -181,7 +141,7 @@ func BenchmarkPreSettle(b *testing.B) {
 	r := newRig(b)
 	for _, c := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			drive(b, c, func() error {
+			benchdrive.Drive(b, c, func() error {
 				req := r.bill()
 				req.RequestId = ""
 				_, err := r.client.PreSettle(r.ctx, req)

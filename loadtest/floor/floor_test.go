@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	onestopv1 "onestop/api/onestop/v1"
 	"onestop/cache/cachetest"
 	"onestop/gateway/ledger/ledgertest"
+	"onestop/loadtest/benchdrive"
 )
 
 // rig is a floor on a schema and a Redis prefix of the test's own, served over loopback
@@ -196,7 +196,7 @@ func BenchmarkFloor(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			drive(b, c, func() error {
+			benchdrive.Drive(b, c, func() error {
 				_, err := r.client.Settle(ctx, r.bill())
 				return err
 			})
@@ -211,47 +211,10 @@ func BenchmarkFloorPreSettle(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			drive(b, c, func() error {
+			benchdrive.Drive(b, c, func() error {
 				_, err := r.client.PreSettle(ctx, r.bill())
 				return err
 			})
 		})
-	}
-}
-
-// drive sends b.N calls from c workers and reports calls/s, p50 and p99 latency, as the
-// gateway bench's drive does.
-func drive(b *testing.B, c int, call func() error) {
-	b.Helper()
-	lat := make([]time.Duration, b.N)
-	var next, failed atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range c {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				t0 := time.Now()
-				if err := call(); err != nil {
-					failed.Add(1)
-					b.Error(err)
-				}
-				lat[i] = time.Since(t0)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e6, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e6, "p99-ms")
-	if failed.Load() > 0 {
-		b.Fatalf("%d calls failed", failed.Load())
 	}
 }
