@@ -21,6 +21,11 @@ func (l *Postgres) ClaimOutbox(ctx context.Context, n int, lease time.Duration) 
 	b := &pgx.Batch{}
 	b.Queue(`begin`)
 	b.Queue(asyncCommit)
+	// The plan must know the batch's limit: a generic plan of this prepared statement
+	// (Postgres switches to one after a few executions) sorted every pending row, probing
+	// each, before taking the first n — after a load of 100,000 settlements, claims took
+	// 0.6 s and the outbox drained at 100 messages a second until the gateway restarted.
+	b.Queue(`set local plan_cache_mode = force_custom_plan`)
 	b.Queue(`
 		update outbox o set lease_until = now() + $2 * interval '1 microsecond', attempts = o.attempts + 1
 		where o.id in (
