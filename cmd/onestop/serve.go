@@ -74,6 +74,7 @@ type config struct {
 	AgencySimAddr string   // dev: where the in-process simulator listens; "" = none
 	AgencyPersons string   // dev: the simulator's persons
 	Pprof         bool     // serve /debug/pprof on the HTTP address
+	LogLevel      slog.Level
 
 	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
 	TLSCert   string  // serve
@@ -96,6 +97,7 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringVar(&c.AgenciesURL, "agencies-url", "", "base URL where every agency answers at /agencies/<name> (an agency simulator)")
 	fs.StringArrayVar(&c.Agency, "agency", nil, "NAME=URL of one agency (insurance_bureau, civil_affairs, trade_union, red_cross, commercial_insurer); repeatable")
 	fs.StringVar(&c.HighCost, "high-cost-threshold", "50000.00", "alert civil affairs when anyone's out-of-pocket spending this year passes this; 0 = off")
+	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug (every call, one line each), info (refusals), warn or error")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on --http-addr (profiling; keep the address private)")
 	fs.StringVar(&c.HighCostAid, "high-cost-aid-threshold", "10000.00", "the same for persons holding an aid category; 0 = off")
 	fs.StringVar(&c.Institutions, "institutions", "", "institutions YAML")
@@ -364,7 +366,7 @@ func (c *config) serverOptions(log *slog.Logger) ([]grpc.ServerOption, error) {
 // ledger's pool).
 func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, extra ...prometheus.Collector) error {
 	// Masking is the last line of defense should any code log an ID number or a token.
-	log := slog.New(api.MaskingHandler(slog.NewTextHandler(stderr, nil)))
+	log := slog.New(api.MaskingHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})))
 	loc, _ := time.LoadLocation(c.Timezone)
 	policies, err := policy.LoadDir(c.Policies)
 	if err != nil {
