@@ -74,6 +74,8 @@ type config struct {
 	AgencySimAddr string   // dev: where the in-process simulator listens; "" = none
 	AgencyPersons string   // dev: the simulator's persons
 	Pprof         bool     // serve /debug/pprof on the HTTP address
+	OutboxBatch   int      // messages a dispatcher claims at a time
+	OutboxWorkers int      // deliveries in flight at once
 	LogLevel      slog.Level
 
 	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
@@ -98,6 +100,8 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringArrayVar(&c.Agency, "agency", nil, "NAME=URL of one agency (insurance_bureau, civil_affairs, trade_union, red_cross, commercial_insurer); repeatable")
 	fs.StringVar(&c.HighCost, "high-cost-threshold", "50000.00", "alert civil affairs when anyone's out-of-pocket spending this year passes this; 0 = off")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug (every call, one line each), info (refusals), warn or error")
+	fs.IntVar(&c.OutboxBatch, "outbox-batch", 64, "outbox messages a dispatcher claims at a time")
+	fs.IntVar(&c.OutboxWorkers, "outbox-workers", 8, "outbox deliveries in flight at once")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on --http-addr (profiling; keep the address private)")
 	fs.StringVar(&c.HighCostAid, "high-cost-aid-threshold", "10000.00", "the same for persons holding an aid category; 0 = off")
 	fs.StringVar(&c.Institutions, "institutions", "", "institutions YAML")
