@@ -137,8 +137,8 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 	st.RequestHash = key.RequestHash
 	st.SettledAt = now()
 	// The second round trip writes everything and commits.
-	b, err = insertBatch(st)
-	if err != nil {
+	b = &pgx.Batch{}
+	if err := QueueSettlement(b, st); err != nil {
 		return nil, false, err
 	}
 	b.Queue(`commit`)
@@ -157,14 +157,15 @@ func rollback(conn *pgxpool.Conn) {
 	_, _ = conn.Exec(ctx, `rollback`)
 }
 
-// insertBatch queues the statements that store a settlement: its row, its fund payments,
-// its deltas and the accumulators plus the deltas.
-func insertBatch(st *gateway.Settlement) (*pgx.Batch, error) {
+// QueueSettlement queues the statements that store a settlement: its row, its fund
+// payments, its deltas and the accumulators plus the deltas, its outbox messages and its
+// high-cost alerts. The floor (loadtest/floor) sends exactly these, so what it measures
+// cannot drift from what a settlement writes.
+func QueueSettlement(b *pgx.Batch, st *gateway.Settlement) error {
 	receipt, err := json.Marshal(st.Receipt)
 	if err != nil {
-		return nil, gateway.Internal(err)
+		return gateway.Internal(err)
 	}
-	b := &pgx.Batch{}
 	b.Queue(`insert into settlements (id, institution_id, request_id, request_hash, person_key, year, settle_date,
 		med_type, settled_at, total, policy_scope, fund_total, hospital, account, cash, receipt)
 		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
@@ -213,7 +214,7 @@ func insertBatch(st *gateway.Settlement) (*pgx.Batch, error) {
 			select $6::text, $7::text, $8::text, $1::text, $4::uuid, $9::text, $10::jsonb, $5::timestamptz, $5::timestamptz from a`,
 			st.PersonKey, a.Year, a.Threshold, st.ID, st.SettledAt, m.ID, m.Agency, m.Kind, m.InstitutionID, string(m.Payload))
 	}
-	return b, nil
+	return nil
 }
 
 // queueOutbox inserts messages in one statement, in order: the outbox id is the delivery order.

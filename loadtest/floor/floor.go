@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -222,52 +221,25 @@ func toStatus(err error) error {
 	return status.Errorf(codes.Unavailable, "%v", err)
 }
 
-// settleBatch is gateway/ledger's insertBatch with begin and commit around it: the same
-// statements, text for text, over values of the same sizes. The gateway's begin, advisory
-// lock, idempotency lookup and position reads go in a round trip of their own before it;
-// the floor has none of them.
+// settleBatch is the ledger's own statements for a settlement (ledger.QueueSettlement) with
+// begin and commit around them, over the bench bill's content. The gateway's begin,
+// advisory lock, idempotency lookup and position reads go in a round trip of their own
+// before it; the floor has none of them.
 func settleBatch(id string, req *onestopv1.SettleRequest, personKey string, year int, date string, at time.Time) (*pgx.Batch, error) {
 	hash := sha256.Sum256([]byte(req.GetRequestId()))
-	inst, reqID := req.GetInstitutionId(), req.GetRequestId()
+	d, err := policy.ParseDate(date)
+	if err != nil {
+		return nil, err
+	}
+	st := bill.template // a shallow copy: its slices and map are only read
+	st.ID, st.InstitutionID, st.RequestID, st.RequestHash = id, req.GetInstitutionId(), req.GetRequestId(), hex.EncodeToString(hash[:])
+	st.PersonKey, st.Year, st.SettledAt = personKey, year, at
+	st.Receipt.SettleDate, st.Receipt.MedType = d, medType(req.GetMedType())
 	b := &pgx.Batch{}
 	b.Queue(`begin`)
-	b.Queue(`insert into settlements (id, institution_id, request_id, request_hash, person_key, year, settle_date,
-		med_type, settled_at, total, policy_scope, fund_total, hospital, account, cash, receipt)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		id, inst, reqID, hex.EncodeToString(hash[:]), personKey, year, date,
-		medType(req.GetMedType()), at, bill.total, bill.policyScope, bill.fundTotal, bill.hospital, bill.account, bill.cash, bill.receipt)
-	b.Queue(`insert into fund_payments (settlement_id, seq, fund, fund_code, pool, category, amount, threshold_applied, ratio)
-			select $1, u.seq, u.fund, u.code, u.pool, u.category, u.amount::numeric, u.applied::numeric, u.ratio::numeric
-			from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-				as u(seq, fund, code, pool, category, amount, applied, ratio)`,
-		id, bill.payments.seq, bill.payments.cols[0], bill.payments.cols[1], bill.payments.cols[2], bill.payments.cols[3],
-		bill.payments.cols[4], bill.payments.cols[5], bill.payments.cols[6])
-	b.Queue(`with d as (
-				insert into settlement_deltas (settlement_id, key, amount)
-				select $1, u.key, u.amount::numeric from unnest($2::text[], $3::text[]) as u(key, amount)
-				returning key, amount)
-			insert into accumulators (person_key, year, key, amount) select $4, $5, key, amount from d
-			on conflict (person_key, year, key) do update set amount = accumulators.amount + excluded.amount`,
-		id, bill.deltaKeys, bill.deltaAmounts, personKey, year)
-	cols := make([][]string, 7)
-	for _, n := range bill.notices {
-		payload, err := json.Marshal(notice{
-			SettlementID: id, RequestID: reqID, InstitutionID: inst, PersonKey: personKey, Person: bill.person,
-			SettleDate: date, MedType: medType(req.GetMedType()), SettledAt: at,
-			Total: bill.total, PolicyScope: bill.policyScope, Cash: bill.cash, Payments: n.payments,
-		})
-		if err != nil {
-			return nil, err
-		}
-		for c, v := range []string{id + "/settlement", n.agency, gateway.OutboxKindSettlement, personKey, id, inst, string(payload)} {
-			cols[c] = append(cols[c], v)
-		}
+	if err := ledger.QueueSettlement(b, &st); err != nil {
+		return nil, err
 	}
-	b.Queue(`insert into outbox (message_id, agency, kind, person_key, settlement_id, institution_id, payload, created_at, next_attempt_at)
-		select u.id, u.agency, u.kind, u.person, u.settlement::uuid, u.inst, u.payload::jsonb, $8, $8
-		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) with ordinality
-			as u(id, agency, kind, person, settlement, inst, payload, n) order by u.n`,
-		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], at)
 	b.Queue(`commit`)
 	return b, nil
 }
@@ -282,38 +254,22 @@ func medType(m onestopv1.MedType) string {
 	return policy.Outpatient
 }
 
-// notice has gateway.AgencyNotice's JSON shape; the parts that do not change from call to
-// call are marshalled once.
-type notice struct {
-	SettlementID  string          `json:"settlement_id"`
-	RequestID     string          `json:"request_id"`
-	InstitutionID string          `json:"institution_id"`
-	PersonKey     string          `json:"person_key"`
-	Person        json.RawMessage `json:"person"`
-	SettleDate    string          `json:"settle_date"`
-	MedType       string          `json:"med_type"`
-	SettledAt     time.Time       `json:"settled_at"`
-	Total         decimal.Decimal `json:"total"`
-	PolicyScope   decimal.Decimal `json:"policy_scope"`
-	Cash          decimal.Decimal `json:"cash"`
-	Payments      json.RawMessage `json:"payments"`
-}
-
 // response has the gateway's answer to the bench bill: its totals, payments, remaining
 // pools and lines. Each call builds its own, as the gateway does.
 func response(req *onestopv1.SettleRequest, id, date string, state onestopv1.SettlementState, at *timestamppb.Timestamp) *onestopv1.SettleResponse {
-	r := &bill.receiptValue
+	r := &bill.template.Receipt
 	resp := &onestopv1.SettleResponse{
 		SettlementId: id, RequestId: req.GetRequestId(), State: state,
-		Total: money(bill.total), Excluded: money(r.Excluded), Overlimit: money(r.Overlimit), Preselfpay: money(r.Preselfpay),
-		PolicyScope: money(bill.policyScope), Hospital: money(bill.hospital), Account: money(bill.account), Cash: money(bill.cash),
+		Total: money(bill.template.Total), Excluded: money(r.Excluded), Overlimit: money(r.Overlimit), Preselfpay: money(r.Preselfpay),
+		PolicyScope: money(bill.template.PolicyScope), Hospital: money(bill.template.Hospital), Account: money(bill.template.Account),
+		Cash: money(bill.template.Cash),
 		Person: &onestopv1.PersonSummary{NameMasked: r.Person.NameMasked, IdNumberMasked: r.Person.IDMasked,
 			Scheme: r.Person.Scheme, Status: r.Person.Status, InsuredRegion: r.Person.InsuredRegion},
 		Policy:          &onestopv1.PolicyRef{Id: r.Policy.ID, Name: r.Policy.Name, Region: r.Policy.Region, Year: int32(r.Policy.Year)},
 		EligibilityAsOf: timestamppb.New(r.EligibilityAsOf),
 		InstitutionId:   req.GetInstitutionId(), MedType: req.GetMedType(), SettleDate: date, SettledAt: at,
 	}
-	for _, p := range bill.paymentValues {
+	for _, p := range bill.template.Payments {
 		resp.FundPayments = append(resp.FundPayments, &onestopv1.FundPayment{Fund: p.Fund, FundCode: p.FundCode, Pool: p.Pool,
 			Amount: money(p.Amount), ThresholdApplied: money(p.ThresholdApplied), Ratio: p.Ratio.String(), Category: p.Category})
 	}
@@ -342,80 +298,48 @@ func money(d decimal.Decimal) string { return d.StringFixed(2) }
 // policy), copied from a real settlement so the floor writes rows of the same sizes.
 var bill = newShape()
 
-// shape is one settlement's content, in the forms the statements and the answer take.
+// shape is the bench bill as the ledger stores it; each call copies the template and fills
+// in its own ids, person and time.
 type shape struct {
-	total, policyScope, fundTotal, hospital, account, cash decimal.Decimal
-	receiptValue                                           gateway.Receipt
-	receipt                                                []byte
-	person                                                 json.RawMessage
-	paymentValues                                          []gateway.FundPayment
-	payments                                               struct {
-		seq  []int32
-		cols [][]string
-	}
-	deltaKeys, deltaAmounts []string
-	notices                 []agencyPayments
-}
-
-// agencyPayments is one outbox row's agency and the payments its payload carries.
-type agencyPayments struct {
-	agency   string
-	payments json.RawMessage
+	template gateway.Settlement
 }
 
 func newShape() (b shape) {
 	d := decimal.RequireFromString
-	b.total, b.policyScope, b.fundTotal = d("166.90"), d("128.05"), d("115.25")
-	b.hospital, b.account, b.cash = d("0.00"), d("0.00"), d("51.65")
 	remaining := func(fund, pool, kind, threshold, capRemaining string, medTypes ...string) gateway.PoolRemaining {
 		return gateway.PoolRemaining{Fund: fund, Pool: pool, MedTypes: medTypes, ThresholdKind: kind,
 			ThresholdRemaining: d(threshold), Capped: true, CapRemaining: d(capRemaining)}
 	}
-	b.receiptValue = gateway.Receipt{
-		MedType: policy.Outpatient, SettleDate: policy.Date{Year: 2022, Month: 6, Day: 15},
-		Excluded: d("19.90"), Overlimit: d("7.50"), Preselfpay: d("11.45"),
-		Lines: []gateway.ReceiptLine{
-			{Code: "SVC-1", Name: "consultation", Class: "A", Amount: d("25.00")},
-			{Code: "DRUG-1", Name: "cefixime", Class: "B", Amount: d("77.00")},
-			{Code: "MAT-1", Name: "nutrition", Class: "C", Amount: d("19.90")},
-			{Code: "MAT-2", Name: "infusion set", Class: "B", Amount: d("45.00"), Ceiling: decimal.NewNullDecimal(d("37.50"))},
+	b.template = gateway.Settlement{
+		State: gateway.StateSettled,
+		Total: d("166.90"), PolicyScope: d("128.05"), FundTotal: d("115.25"), Hospital: d("0.00"), Account: d("0.00"), Cash: d("51.65"),
+		Payments: []gateway.FundPayment{
+			{Fund: "basic_resident", FundCode: "390100", Pool: "outpatient", Amount: d("64.03"), ThresholdApplied: d("0.00"), Ratio: d("0.5")},
+			{Fund: "medical_aid", FundCode: "610100", Pool: "outpatient", Category: "dibao", Amount: d("51.22"), ThresholdApplied: d("0.00"), Ratio: d("0.8")},
 		},
-		Remaining: []gateway.PoolRemaining{
-			remaining("basic_resident", "outpatient", "", "0", "535.97", "outpatient"),
-			remaining("basic_resident", "chronic", "annual", "300", "3000", "chronic"),
-			remaining("basic_resident", "inpatient", "per_visit", "300", "300000", "inpatient"),
-			remaining("critical_illness", "all", "annual", "15000", "400000", "chronic", "inpatient"),
-			remaining("medical_aid", "outpatient", "", "0", "948.78", "outpatient"),
-			remaining("medical_aid", "inpatient_chronic", "", "0", "150000", "inpatient", "chronic"),
+		Deltas: policy.Accumulators{"basic_resident.outpatient.paid": d("64.03"), "medical_aid.outpatient.paid": d("51.22"),
+			gateway.OutOfPocketKey: d("51.65")},
+		Receipt: gateway.Receipt{
+			MedType: policy.Outpatient, SettleDate: policy.Date{Year: 2022, Month: 6, Day: 15},
+			Excluded: d("19.90"), Overlimit: d("7.50"), Preselfpay: d("11.45"),
+			Lines: []gateway.ReceiptLine{
+				{Code: "SVC-1", Name: "consultation", Class: "A", Amount: d("25.00")},
+				{Code: "DRUG-1", Name: "cefixime", Class: "B", Amount: d("77.00")},
+				{Code: "MAT-1", Name: "nutrition", Class: "C", Amount: d("19.90")},
+				{Code: "MAT-2", Name: "infusion set", Class: "B", Amount: d("45.00"), Ceiling: decimal.NewNullDecimal(d("37.50"))},
+			},
+			Remaining: []gateway.PoolRemaining{
+				remaining("basic_resident", "outpatient", "", "0", "535.97", "outpatient"),
+				remaining("basic_resident", "chronic", "annual", "300", "3000", "chronic"),
+				remaining("basic_resident", "inpatient", "per_visit", "300", "300000", "inpatient"),
+				remaining("critical_illness", "all", "annual", "15000", "400000", "chronic", "inpatient"),
+				remaining("medical_aid", "outpatient", "", "0", "948.78", "outpatient"),
+				remaining("medical_aid", "inpatient_chronic", "", "0", "150000", "inpatient", "chronic"),
+			},
+			Person:          gateway.PersonSummary{NameMasked: "患*", IDMasked: "3204**********0014", Scheme: "resident", Status: "adult", InsuredRegion: "320400"},
+			Policy:          gateway.PolicyRef{ID: "changzhou-resident-2022", Name: "Changzhou-like resident scheme with medical aid (demo)", Region: "320400", Year: 2022},
+			EligibilityAsOf: time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC),
 		},
-		Person:          gateway.PersonSummary{NameMasked: "患*", IDMasked: "3204**********0014", Scheme: "resident", Status: "adult", InsuredRegion: "320400"},
-		Policy:          gateway.PolicyRef{ID: "changzhou-resident-2022", Name: "Changzhou-like resident scheme with medical aid (demo)", Region: "320400", Year: 2022},
-		EligibilityAsOf: time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
-	b.receipt = must(json.Marshal(b.receiptValue))
-	b.person = must(json.Marshal(b.receiptValue.Person))
-	b.paymentValues = []gateway.FundPayment{
-		{Fund: "basic_resident", FundCode: "390100", Pool: "outpatient", Amount: d("64.03"), ThresholdApplied: d("0.00"), Ratio: d("0.5")},
-		{Fund: "medical_aid", FundCode: "610100", Pool: "outpatient", Category: "dibao", Amount: d("51.22"), ThresholdApplied: d("0.00"), Ratio: d("0.8")},
-	}
-	b.payments.cols = make([][]string, 7)
-	for i, p := range b.paymentValues {
-		b.payments.seq = append(b.payments.seq, int32(i))
-		for c, v := range []string{p.Fund, p.FundCode, p.Pool, p.Category, p.Amount.StringFixed(2), p.ThresholdApplied.StringFixed(2), p.Ratio.String()} {
-			b.payments.cols[c] = append(b.payments.cols[c], v)
-		}
-		b.notices = append(b.notices, agencyPayments{gateway.FundAgencies[p.Fund], must(json.Marshal([]gateway.FundPayment{p}))})
-	}
-	// Sorted, as insertBatch sorts them: two settlements of one person take the accumulator
-	// rows' locks in the same order.
-	b.deltaKeys = []string{"basic_resident.outpatient.paid", "medical_aid.outpatient.paid", "personal.out_of_pocket"}
-	b.deltaAmounts = []string{"64.03", "51.22", "51.65"}
 	return b
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
