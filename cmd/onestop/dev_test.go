@@ -52,11 +52,6 @@ func TestDevWithRedis(t *testing.T) {
 func TestServeOnPostgres(t *testing.T) {
 	pool := ledgertest.Pool(t, 0)
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
-	url := ledgertest.PostgresURL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
 	files := &config{DataDir: t.TempDir()}
 	if err := files.useDemo(); err != nil {
 		t.Fatal(err)
@@ -64,7 +59,7 @@ func TestServeOnPostgres(t *testing.T) {
 	t.Setenv("ONESTOP_PERSON_KEY_SECRET", "a-test-secret-of-some-length")
 	_, prefix := cachetest.Redis(t)
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
-	settleAndStop(t, grpcAddr, httpAddr, "serve", "--postgres-url", url+sep+"search_path="+schema,
+	settleAndStop(t, grpcAddr, httpAddr, "serve", "--postgres-url", ledgertest.SchemaURL(t, schema),
 		"--redis", cachetest.URL(t), "--redis-prefix", prefix, "--voucher-issuers", files.VoucherIssuers,
 		"--snapshot", files.Snapshot, "--institutions", files.Institutions, "--catalog", files.Catalog, "--policies", files.Policies)
 }
@@ -263,16 +258,11 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Exec(context.Background(), "drop schema "+schema+" cascade") })
-	url := ledgertest.PostgresURL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
 	for range 2 {
 		root := newRoot()
 		var out bytes.Buffer
 		root.SetOut(&out)
-		root.SetArgs([]string{"migrate", "--postgres-url", url + sep + "search_path=" + schema})
+		root.SetArgs([]string{"migrate", "--postgres-url", ledgertest.SchemaURL(t, schema)})
 		if err := root.Execute(); err != nil || !strings.Contains(out.String(), "ledger schema at version 3") { // 001 settlements, 002 outbox, 003 its dead-letter index
 			t.Fatalf("migrate: %v\n%s", err, out.String())
 		}

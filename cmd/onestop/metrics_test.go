@@ -163,11 +163,6 @@ func TestDashboardMetricsExist(t *testing.T) {
 
 	pool := ledgertest.Pool(t, 0)
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
-	url := ledgertest.PostgresURL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
 	files := &config{DataDir: t.TempDir()}
 	if err := files.useDemo(); err != nil {
 		t.Fatal(err)
@@ -180,7 +175,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 	t.Cleanup(func() { agencies.Close(); sim.Close() })
 	t.Setenv("ONESTOP_PERSON_KEY_SECRET", "a-test-secret-of-some-length")
 	_, prefix := cachetest.Redis(t)
-	grpcAddr, httpAddr := startGateway(t, "serve", "--postgres-url", url+sep+"search_path="+schema,
+	grpcAddr, httpAddr := startGateway(t, "serve", "--postgres-url", ledgertest.SchemaURL(t, schema),
 		"--redis", cachetest.URL(t), "--redis-prefix", prefix, "--agencies-url", agencies.URL,
 		"--snapshot", files.Snapshot, "--institutions", files.Institutions, "--catalog", files.Catalog, "--policies", files.Policies)
 

@@ -100,11 +100,6 @@ func testCA(t *testing.T, dir string) (caFile string, issue func(name string, su
 func TestServeWithTLS(t *testing.T) {
 	pool := ledgertest.Pool(t, 0)
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
-	url := ledgertest.PostgresURL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
 	dir := t.TempDir()
 	files := &config{DataDir: dir}
 	if err := files.useDemo(); err != nil {
@@ -133,7 +128,7 @@ func TestServeWithTLS(t *testing.T) {
 	defer cancel()
 	root := newRoot()
 	_, prefix := cachetest.Redis(t)
-	root.SetArgs([]string{"serve", "--postgres-url", url + sep + "search_path=" + schema,
+	root.SetArgs([]string{"serve", "--postgres-url", ledgertest.SchemaURL(t, schema),
 		"--redis", cachetest.URL(t), "--redis-prefix", prefix, "--snapshot", files.Snapshot, "--institutions", files.Institutions, "--catalog", files.Catalog, "--policies", files.Policies,
 		"--tls-cert", serverCert, "--client-ca", caFile, "--grpc-addr", grpcAddr, "--http-addr", httpAddr})
 	var out syncBuffer

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,16 +36,9 @@ func newRig(tb testing.TB, maxConns int32) *rig {
 	tb.Helper()
 	pool := ledgertest.Pool(tb, 4)
 	rdb, prefix := cachetest.Redis(tb)
-	u, err := url.Parse(ledgertest.PostgresURL(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", pool.Config().ConnConfig.RuntimeParams["search_path"])
-	u.RawQuery = q.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := New(ctx, Config{PostgresURL: u.String(), RedisURL: cachetest.URL(tb), RedisPrefix: prefix, MaxConns: maxConns})
+	f, err := New(ctx, Config{PostgresURL: ledgertest.SchemaURL(tb, pool.Config().ConnConfig.RuntimeParams["search_path"]), RedisURL: cachetest.URL(tb), RedisPrefix: prefix, MaxConns: maxConns})
 	if err != nil {
 		tb.Fatal(err)
 	}

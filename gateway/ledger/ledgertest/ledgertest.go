@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -94,4 +95,18 @@ func connect(t testing.TB, ctx context.Context, url, schema string, maxConns int
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// SchemaURL is the test server's URL with its search_path set to schema: for code under test
+// that connects by URL (onestop serve, migrate, the floor) to a test's own schema.
+func SchemaURL(t testing.TB, schema string) string {
+	t.Helper()
+	u, err := url.Parse(PostgresURL(t))
+	if err != nil {
+		t.Fatalf("ONESTOP_TEST_POSTGRES_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
