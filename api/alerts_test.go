@@ -15,7 +15,7 @@ import (
 // the threshold puts one alert for civil affairs in the outbox; cancelling it and settling
 // again crosses the threshold again but raises nothing new.
 func TestHighCostAlertOncePerYear(t *testing.T) {
-	l := mustJournal(t)
+	l := journal(t)
 	w := newWorld(t, l)
 	cl := caseClient(t, w, "j01-first-outpatient-level1.json")
 	pre, err := cl.settlement.PreSettle(cl.ctx, cl.request(""))
@@ -26,7 +26,7 @@ func TestHighCostAlertOncePerYear(t *testing.T) {
 	w.svc.HighCost = []gateway.HighCostRule{{Threshold: spent.Sub(decimal.New(1, -2))}, {Threshold: spent.Add(decimal.New(1, 0))}}
 
 	alerts := func() (ids []string) {
-		store := l.(gateway.OutboxStore)
+		var store gateway.OutboxStore = l
 		rows, err := store.ClaimOutbox(context.Background(), 1000, time.Minute)
 		if err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -185,11 +184,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // TestRateLimitPerTerminal: one terminal's burst is spent and its next call refused
 // RESOURCE_EXHAUSTED, while another terminal, and the health service, still pass.
 func TestRateLimitPerTerminal(t *testing.T) {
-	j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
+	j := journal(t)
 	w := newWorld(t, j)
 	a, b := caseClient(t, w, "j01-first-outpatient-level1.json"), caseClient(t, w, "j03-retired-classes.json")
 	const burst = 5

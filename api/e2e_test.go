@@ -308,6 +308,17 @@ func reason(err error) string {
 	return "no ErrorInfo: " + err.Error()
 }
 
+// journal is an embedded ledger of the test's own, closed when the test ends.
+func journal(t *testing.T) *ledger.Journal {
+	t.Helper()
+	j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
 // useRedis moves the world's eligibility to Redis (a prefix of the test's own) behind the
 // in-process tier, as serve runs it.
 func (w *world) useRedis(t *testing.T) {
@@ -341,14 +352,7 @@ func TestFixtureCasesEndToEnd(t *testing.T) {
 		open  func(t *testing.T) gateway.Ledger
 		redis bool
 	}{
-		{"journal", func(t *testing.T) gateway.Ledger {
-			j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { j.Close() })
-			return j
-		}, false},
+		{"journal", func(t *testing.T) gateway.Ledger { return journal(t) }, false},
 		{"postgres", func(t *testing.T) gateway.Ledger { return ledger.NewPostgres(ledgertest.Pool(t, 0)) }, false},
 		{"postgres+redis", func(t *testing.T) gateway.Ledger { return ledger.NewPostgres(ledgertest.Pool(t, 0)) }, true},
 	} {

@@ -1,22 +1,16 @@
 package api_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
 	onestopv1 "onestop/api/onestop/v1"
-	"onestop/gateway/ledger"
 )
 
 // TestGetEligibility: who the person is (masked), the categories valid on the date, and what
 // is left of each pool given the ledger's accumulators.
 func TestGetEligibility(t *testing.T) {
-	j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	j := journal(t)
 	w := newWorld(t, j)
 	cl := caseClient(t, w, "p02-dibian-threshold.json") // medical_aid.inpatient_chronic.threshold 1500 counted
 	w.seed(t, cl)

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	onestopv1 "onestop/api/onestop/v1"
-	"onestop/gateway"
 	"onestop/gateway/identity"
 	"onestop/gateway/ledger"
 	"onestop/gateway/ledger/ledgertest"
@@ -109,7 +108,7 @@ func TestEVouchersSettleOnce(t *testing.T) {
 // for medical aid pays no aid, leaves it to the patient, and says why; GetEligibility tells
 // the cashier beforehand.
 func TestAidOnlyAtDesignatedInstitutions(t *testing.T) {
-	w := newWorld(t, mustJournal(t))
+	w := newWorld(t, journal(t))
 	cl := caseClient(t, w, "s04-tekun-community.json")
 	designated, err := cl.settlement.PreSettle(cl.ctx, cl.request(""))
 	if err != nil {
@@ -144,7 +143,7 @@ func TestAidOnlyAtDesignatedInstitutions(t *testing.T) {
 // TestStaleEligibilityIsMarkedAndCounted: a record older than the freshness bound still
 // settles, marked stale, and the hook counts it; the stored answer keeps the mark.
 func TestStaleEligibilityIsMarkedAndCounted(t *testing.T) {
-	w := newWorld(t, mustJournal(t))
+	w := newWorld(t, journal(t))
 	cl := caseClient(t, w, "j01-first-outpatient-level1.json")
 	fresh, err := cl.settlement.PreSettle(cl.ctx, cl.request(""))
 	if err != nil || fresh.EligibilityStale {
@@ -166,14 +165,4 @@ func TestStaleEligibilityIsMarkedAndCounted(t *testing.T) {
 	if err != nil || !el.EligibilityStale || !slices.Contains([]int{2}, counted) {
 		t.Errorf("eligibility: stale %v, counted %d, %v", el.GetEligibilityStale(), counted, err)
 	}
-}
-
-func mustJournal(t *testing.T) gateway.Ledger {
-	t.Helper()
-	j, err := ledger.OpenJournal(t.TempDir() + "/ledger.journal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
-	return j
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +16,6 @@ import (
 
 	"onestop/api"
 	onestopv1 "onestop/api/onestop/v1"
-	"onestop/gateway/ledger"
 )
 
 // syncBuffer: the server writes from its goroutines while the test reads.
@@ -42,11 +40,7 @@ func (b *syncBuffer) String() string {
 // logging at Debug, with no masking handler in between, and scans what it wrote: the access
 // log itself must not need the masking.
 func TestLogsCarryNoIDNumbersOrTokens(t *testing.T) {
-	j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
+	j := journal(t)
 	w := newWorld(t, j)
 	var out syncBuffer
 	conn := serveLog(t, w.svc, slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})))

@@ -2,14 +2,12 @@ package api_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 
 	"onestop/gateway"
-	"onestop/gateway/ledger"
 )
 
 // vanishing is an eligibility that forgets everyone once gone is set, as a snapshot reload
@@ -29,11 +27,7 @@ func (v *vanishing) Lookup(ctx context.Context, c gateway.Credential) (*gateway.
 // TestRetryFindsTheStoredAnswer: a retry of a settled request gets the stored answer even
 // when what the settlement was based on has changed since; only new requests see the change.
 func TestRetryFindsTheStoredAnswer(t *testing.T) {
-	j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	j := journal(t)
 	w := newWorld(t, j)
 	elig := &vanishing{Eligibility: w.svc.Eligibility}
 	w.svc.Eligibility = elig
