@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -149,13 +148,4 @@ func (t *Tier) Lookup(ctx context.Context, c gateway.Credential) (*gateway.Perso
 func copyPerson(p *gateway.Person) *gateway.Person {
 	cp := *p
 	return &cp
-}
-
-// TierKey is the tier's key of a person key, as announcements name it (for tests).
-func TierKey(personKey string) string {
-	b, _ := hex.DecodeString(personKey)
-	if len(b) < fieldLen {
-		return ""
-	}
-	return "p:" + hex.EncodeToString(b[:fieldLen])
 }
