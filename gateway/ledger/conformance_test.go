@@ -19,21 +19,20 @@ import (
 
 // The conformance suite: every gateway.Ledger must pass all of it.
 
-func TestPostgres(t *testing.T) {
-	conformance(t, func(t *testing.T) gateway.Ledger {
-		return ledger.NewPostgres(ledgertest.Pool(t, 0))
-	})
-}
+func TestPostgres(t *testing.T) { conformance(t, openPostgres) }
 
-func TestJournal(t *testing.T) {
-	conformance(t, func(t *testing.T) gateway.Ledger {
-		j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { j.Close() })
-		return j
-	})
+func TestJournal(t *testing.T) { conformance(t, openJournal) }
+
+// openPostgres and openJournal give a test a ledger of its own, of each kind.
+func openPostgres(t *testing.T) gateway.Ledger { return ledger.NewPostgres(ledgertest.Pool(t, 0)) }
+
+func openJournal(t *testing.T) gateway.Ledger {
+	j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
 }
 
 func conformance(t *testing.T, open func(*testing.T) gateway.Ledger) {

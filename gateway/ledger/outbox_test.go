@@ -12,26 +12,14 @@ import (
 
 	"onestop/gateway"
 	"onestop/gateway/ledger"
-	"onestop/gateway/ledger/ledgertest"
 	"onestop/gateway/policy"
 )
 
 // The outbox half of the conformance suite, on both stores.
 
-func TestPostgresOutbox(t *testing.T) {
-	outboxConformance(t, func(t *testing.T) gateway.Ledger { return ledger.NewPostgres(ledgertest.Pool(t, 0)) })
-}
+func TestPostgresOutbox(t *testing.T) { outboxConformance(t, openPostgres) }
 
-func TestJournalOutbox(t *testing.T) {
-	outboxConformance(t, func(t *testing.T) gateway.Ledger {
-		j, err := ledger.OpenJournal(filepath.Join(t.TempDir(), "journal"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { j.Close() })
-		return j
-	})
-}
+func TestJournalOutbox(t *testing.T) { outboxConformance(t, openJournal) }
 
 func outboxConformance(t *testing.T, open func(*testing.T) gateway.Ledger) {
 	for _, tt := range []struct {
