@@ -120,7 +120,10 @@ func (c *config) startAgencySim(ctx context.Context, log *slog.Logger) (func(), 
 // dispatch delivers the ledger's outbox to the agencies until the returned stop is called.
 func (c *config) dispatch(ctx context.Context, l gateway.Ledger, agencies map[string]*adapters.Client, log *slog.Logger, reg prometheus.Registerer) (stop func()) {
 	store, ok := l.(gateway.OutboxStore)
-	if !ok {
+	if !ok || !c.Dispatch {
+		if !c.Dispatch {
+			log.Info("outbox dispatch is off (--outbox-dispatch=false): another process must deliver")
+		}
 		return func() {}
 	}
 	if len(agencies) == 0 {

@@ -76,6 +76,7 @@ type config struct {
 	Pprof         bool     // serve /debug/pprof on the HTTP address
 	OutboxBatch   int      // messages a dispatcher claims at a time
 	OutboxWorkers int      // deliveries in flight at once
+	Dispatch      bool     // run the outbox dispatcher in this process
 	LogLevel      slog.Level
 
 	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
@@ -102,6 +103,7 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug (every call, one line each), info (refusals), warn or error")
 	fs.IntVar(&c.OutboxBatch, "outbox-batch", 64, "outbox messages a dispatcher claims at a time")
 	fs.IntVar(&c.OutboxWorkers, "outbox-workers", 8, "outbox deliveries in flight at once")
+	fs.BoolVar(&c.Dispatch, "outbox-dispatch", true, "deliver outbox messages from this process; false: only settle (another replica delivers)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on --http-addr (profiling; keep the address private)")
 	fs.StringVar(&c.HighCostAid, "high-cost-aid-threshold", "10000.00", "the same for persons holding an aid category; 0 = off")
 	fs.StringVar(&c.Institutions, "institutions", "", "institutions YAML")

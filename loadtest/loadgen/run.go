@@ -72,46 +72,22 @@ func newResult(target string) *Result {
 
 // Run sends bills to addr (plaintext gRPC) at opt.Rate for opt.Warmup + opt.Duration.
 func Run(ctx context.Context, target, addr string, bills []Bill, opt Options) (*Result, error) {
-	if len(bills) == 0 {
-		return nil, errors.New("no bills to send")
-	}
 	if opt.Rate <= 0 || opt.Duration <= 0 {
 		return nil, errors.New("a rate and a duration are required")
 	}
 	if opt.MaxInFlight <= 0 {
 		opt.MaxInFlight = 4096
 	}
-	if opt.Conns <= 0 {
-		opt.Conns = 4
+	c, err := newCaller(target, addr, bills, &opt)
+	if err != nil {
+		return nil, err
 	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = 10 * time.Second
-	}
-	if opt.RunID == "" {
-		opt.RunID = strconv.FormatInt(time.Now().UnixMilli(), 36)
-	}
-	clients := make([]onestopv1.SettlementServiceClient, opt.Conns)
-	for i := range clients {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		clients[i] = onestopv1.NewSettlementServiceClient(conn)
-	}
-	reqs := make([]*onestopv1.SettleRequest, len(bills))
-	for i, b := range bills {
-		reqs[i] = b.Request()
-	}
-
-	res := newResult(target)
-	var mu sync.Mutex
+	defer c.close()
 	interval := time.Duration(float64(time.Second) / opt.Rate)
 	total := int64((opt.Warmup + opt.Duration) / interval)
 	warm := int64(opt.Warmup / interval)
 	sem := make(chan struct{}, opt.MaxInFlight)
 	var wg sync.WaitGroup
-	var seq atomic.Int64
 	start := time.Now()
 	var measuredStart time.Time
 	for i := range total {
@@ -119,7 +95,6 @@ func Run(ctx context.Context, target, addr string, bills []Bill, opt Options) (*
 		if d := time.Until(intended); d > 0 {
 			select {
 			case <-ctx.Done():
-				i = total
 			case <-time.After(d):
 			}
 		}
@@ -133,46 +108,131 @@ func Run(ctx context.Context, target, addr string, bills []Bill, opt Options) (*
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			n := seq.Add(1)
-			tmpl := reqs[int(n)%len(reqs)]
-			req := proto.Clone(tmpl).(*onestopv1.SettleRequest)
-			req.RequestId = opt.RunID + "-" + strconv.FormatInt(n, 36)
-			b := bills[int(n)%len(bills)]
-			cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+b.Token), opt.Timeout)
-			defer cancel()
-			c := clients[int(n)%len(clients)]
-			var resp *onestopv1.SettleResponse
-			var err error
-			if opt.Method == "presettle" {
-				req.RequestId = ""
-				resp, err = c.PreSettle(cctx, req)
-			} else {
-				resp, err = c.Settle(cctx, req)
-			}
-			lat := time.Since(intended)
-			if i < warm {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			res.Sent++
-			if err != nil {
-				res.Errors[reason(err)]++
-				return
-			}
-			res.OK++
-			if resp.Replayed {
-				res.Replayed++
-			}
-			_ = res.Latency.RecordValue(max(1, lat.Microseconds()))
+			c.call(ctx, intended, i >= warm)
 		}()
 	}
 	wg.Wait()
 	if measuredStart.IsZero() {
 		return nil, errors.New("the run ended before its measured part began")
 	}
-	res.Elapsed = time.Since(measuredStart)
-	return res, ctx.Err()
+	c.res.Elapsed = time.Since(measuredStart)
+	return c.res, ctx.Err()
+}
+
+// Saturate is the closed model, for throughput at saturation: workers callers each send
+// their next call as soon as the last is answered, for opt.Warmup + opt.Duration. Latency is
+// from each call's send (there is no schedule to fall behind), so read the throughput here
+// and latencies from Run.
+func Saturate(ctx context.Context, target, addr string, bills []Bill, workers int, opt Options) (*Result, error) {
+	if workers <= 0 || opt.Duration <= 0 {
+		return nil, errors.New("workers and a duration are required")
+	}
+	c, err := newCaller(target, addr, bills, &opt)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	start := time.Now()
+	measuredStart, end := start.Add(opt.Warmup), start.Add(opt.Warmup+opt.Duration)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				now := time.Now()
+				if !now.Before(end) {
+					return
+				}
+				// A call counts when it is sent inside the measured part.
+				c.call(ctx, now, !now.Before(measuredStart))
+			}
+		})
+	}
+	wg.Wait()
+	c.res.Elapsed = time.Since(measuredStart)
+	return c.res, ctx.Err()
+}
+
+// caller holds what every call of one run shares: connections, requests, the result.
+type caller struct {
+	opt     *Options
+	bills   []Bill
+	reqs    []*onestopv1.SettleRequest
+	conns   []*grpc.ClientConn
+	clients []onestopv1.SettlementServiceClient
+	seq     atomic.Int64
+	mu      sync.Mutex
+	res     *Result
+}
+
+func newCaller(target, addr string, bills []Bill, opt *Options) (*caller, error) {
+	if len(bills) == 0 {
+		return nil, errors.New("no bills to send")
+	}
+	if opt.Conns <= 0 {
+		opt.Conns = 4
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.RunID == "" {
+		opt.RunID = strconv.FormatInt(time.Now().UnixMilli(), 36)
+	}
+	c := &caller{opt: opt, bills: bills, res: newResult(target)}
+	for range opt.Conns {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		c.conns = append(c.conns, conn)
+		c.clients = append(c.clients, onestopv1.NewSettlementServiceClient(conn))
+	}
+	c.reqs = make([]*onestopv1.SettleRequest, len(bills))
+	for i, b := range bills {
+		c.reqs[i] = b.Request()
+	}
+	return c, nil
+}
+
+func (c *caller) close() {
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+}
+
+// call sends the next bill and, when measured, records it with its latency from intended.
+func (c *caller) call(ctx context.Context, intended time.Time, measured bool) {
+	n := c.seq.Add(1)
+	req := proto.Clone(c.reqs[int(n)%len(c.reqs)]).(*onestopv1.SettleRequest)
+	req.RequestId = c.opt.RunID + "-" + strconv.FormatInt(n, 36)
+	b := c.bills[int(n)%len(c.bills)]
+	cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+b.Token), c.opt.Timeout)
+	defer cancel()
+	client := c.clients[int(n)%len(c.clients)]
+	var resp *onestopv1.SettleResponse
+	var err error
+	if c.opt.Method == "presettle" {
+		req.RequestId = ""
+		resp, err = client.PreSettle(cctx, req)
+	} else {
+		resp, err = client.Settle(cctx, req)
+	}
+	lat := time.Since(intended)
+	if !measured {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.res.Sent++
+	if err != nil {
+		c.res.Errors[reason(err)]++
+		return
+	}
+	c.res.OK++
+	if resp.Replayed {
+		c.res.Replayed++
+	}
+	_ = c.res.Latency.RecordValue(max(1, lat.Microseconds()))
 }
 
 func reason(err error) string {

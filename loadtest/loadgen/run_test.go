@@ -79,3 +79,23 @@ func TestLatencyCountsTheQueue(t *testing.T) {
 		t.Errorf("p99 %v: the generator hid its own queue", p99)
 	}
 }
+
+// TestSaturateKeepsWorkersBusy: a closed model with 4 callers and a 20 ms server answers
+// about 4 / 20 ms = 200 calls a second, and its latency is the server's own time.
+func TestSaturateKeepsWorkersBusy(t *testing.T) {
+	s := &slowServer{delay: 20 * time.Millisecond}
+	res, err := Saturate(context.Background(), "t", serve(t, s), oneBill, 4, Options{Duration: time.Second, Warmup: 100 * time.Millisecond, Conns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refusals (every fifth) are not throughput; the calls sent are.
+	if sent := float64(res.Sent) / res.Elapsed.Seconds(); sent < 100 || sent > 210 {
+		t.Errorf("%.0f calls/s sent by 4 callers of a 20 ms server; want about 200", sent)
+	}
+	if p50 := res.Quantile(50); p50 < 20*time.Millisecond || p50 > 200*time.Millisecond {
+		t.Errorf("p50 %v; want the server's 20 ms and a little", p50)
+	}
+	if res.OK+res.Errors["PERSON_NOT_FOUND"] != res.Sent {
+		t.Errorf("ok %d + refused %v != sent %d", res.OK, res.Errors, res.Sent)
+	}
+}
