@@ -67,7 +67,9 @@ var states = map[gateway.State]onestopv1.SettlementState{
 	gateway.StateCancelled:  onestopv1.SettlementState_CANCELLED,
 }
 
-func settleResponse(st *gateway.Settlement, replayed bool) *onestopv1.SettleResponse {
+// settleResponse answers with a settlement; inst, the caller's institution (the
+// settlement's own: the gateway refuses others), names it for receipts.
+func settleResponse(st *gateway.Settlement, replayed bool, inst *gateway.Institution) *onestopv1.SettleResponse {
 	r := st.Receipt
 	resp := &onestopv1.SettleResponse{
 		SettlementId:     st.ID,
@@ -92,6 +94,9 @@ func settleResponse(st *gateway.Settlement, replayed bool) *onestopv1.SettleResp
 		SettleDate:       r.SettleDate.String(),
 		SettledAt:        timestamp(st.SettledAt),
 		CancelledAt:      timestamp(st.CancelledAt),
+	}
+	if inst != nil && inst.ID == st.InstitutionID {
+		resp.InstitutionName = inst.Name
 	}
 	resp.FundPayments = fundPayments(st.Payments)
 	for _, l := range r.Lines {

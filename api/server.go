@@ -77,7 +77,7 @@ func (h *handlers) PreSettle(ctx context.Context, req *onestopv1.SettleRequest) 
 	if err != nil {
 		return nil, err
 	}
-	resp := settleResponse(st, false)
+	resp := settleResponse(st, false, caller(ctx).Institution)
 	resp.RequestId = req.GetRequestId()
 	return resp, nil
 }
@@ -87,7 +87,7 @@ func (h *handlers) Settle(ctx context.Context, req *onestopv1.SettleRequest) (*o
 	if err != nil {
 		return nil, err
 	}
-	return settleResponse(st, replayed), nil
+	return settleResponse(st, replayed, caller(ctx).Institution), nil
 }
 
 func (h *handlers) CancelSettlement(ctx context.Context, req *onestopv1.CancelSettlementRequest) (*onestopv1.CancelSettlementResponse, error) {
@@ -105,7 +105,7 @@ func (h *handlers) GetSettlement(ctx context.Context, req *onestopv1.GetSettleme
 	if err != nil {
 		return nil, err
 	}
-	return settleResponse(st, false), nil
+	return settleResponse(st, false, caller(ctx).Institution), nil
 }
 
 func (h *handlers) GetEligibility(ctx context.Context, req *onestopv1.GetEligibilityRequest) (*onestopv1.GetEligibilityResponse, error) {

@@ -456,9 +456,10 @@ type SettleResponse struct {
 	EligibilityStale bool                   `protobuf:"varint,24,opt,name=eligibility_stale,json=eligibilityStale,proto3" json:"eligibility_stale,omitempty"` // the record was older than the gateway's freshness bound
 	// What a cashier should tell the patient, e.g. that medical aid is not paid one-stop at
 	// this institution.
-	Notes         []string `protobuf:"bytes,25,rep,name=notes,proto3" json:"notes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Notes           []string `protobuf:"bytes,25,rep,name=notes,proto3" json:"notes,omitempty"`
+	InstitutionName string   `protobuf:"bytes,26,opt,name=institution_name,json=institutionName,proto3" json:"institution_name,omitempty"` // for receipts
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SettleResponse) Reset() {
@@ -664,6 +665,13 @@ func (x *SettleResponse) GetNotes() []string {
 		return x.Notes
 	}
 	return nil
+}
+
+func (x *SettleResponse) GetInstitutionName() string {
+	if x != nil {
+		return x.InstitutionName
+	}
+	return ""
 }
 
 type CancelSettlementRequest struct {
@@ -929,7 +937,7 @@ const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05class\x18\x03 \x01(\tR\x05class\x12\x16\n" +
 	"\x06amount\x18\x04 \x01(\tR\x06amount\x12\x18\n" +
-	"\aceiling\x18\x05 \x01(\tR\aceiling\"\x84\b\n" +
+	"\aceiling\x18\x05 \x01(\tR\aceiling\"\xaf\b\n" +
 	"\x0eSettleResponse\x12#\n" +
 	"\rsettlement_id\x18\x01 \x01(\tR\fsettlementId\x12\x1d\n" +
 	"\n" +
@@ -961,7 +969,8 @@ const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"settled_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tsettledAt\x12=\n" +
 	"\fcancelled_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\vcancelledAt\x12+\n" +
 	"\x11eligibility_stale\x18\x18 \x01(\bR\x10eligibilityStale\x12\x14\n" +
-	"\x05notes\x18\x19 \x03(\tR\x05notes\"\x9c\x01\n" +
+	"\x05notes\x18\x19 \x03(\tR\x05notes\x12)\n" +
+	"\x10institution_name\x18\x1a \x01(\tR\x0finstitutionName\"\x9c\x01\n" +
 	"\x17CancelSettlementRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12%\n" +
