@@ -7,6 +7,7 @@
 package onestopv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -275,7 +276,7 @@ var File_onestop_v1_eligibility_proto protoreflect.FileDescriptor
 const file_onestop_v1_eligibility_proto_rawDesc = "" +
 	"\n" +
 	"\x1conestop/v1/eligibility.proto\x12\n" +
-	"onestop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17onestop/v1/common.proto\"\x8a\x01\n" +
+	"onestop.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17onestop/v1/common.proto\"\x8a\x01\n" +
 	"\x15GetEligibilityRequest\x12%\n" +
 	"\x0einstitution_id\x18\x01 \x01(\tR\rinstitutionId\x126\n" +
 	"\n" +
@@ -300,9 +301,9 @@ const file_onestop_v1_eligibility_proto_rawDesc = "" +
 	"\x10chronic_diseases\x18\t \x03(\tR\x0fchronicDiseases\x12+\n" +
 	"\x11eligibility_stale\x18\n" +
 	" \x01(\bR\x10eligibilityStale\x12\"\n" +
-	"\raid_paid_here\x18\v \x01(\bR\vaidPaidHere2m\n" +
-	"\x12EligibilityService\x12W\n" +
-	"\x0eGetEligibility\x12!.onestop.v1.GetEligibilityRequest\x1a\".onestop.v1.GetEligibilityResponseB\"Z onestop/api/onestop/v1;onestopv1b\x06proto3"
+	"\raid_paid_here\x18\v \x01(\bR\vaidPaidHere2\x90\x01\n" +
+	"\x12EligibilityService\x12z\n" +
+	"\x0eGetEligibility\x12!.onestop.v1.GetEligibilityRequest\x1a\".onestop.v1.GetEligibilityResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/eligibility:lookupB\"Z onestop/api/onestop/v1;onestopv1b\x06proto3"
 
 var (
 	file_onestop_v1_eligibility_proto_rawDescOnce sync.Once

@@ -28,6 +28,7 @@ const (
 //
 // 人员信息获取 (1101): who the person is and what is left of this year's amounts.
 type EligibilityServiceClient interface {
+	// REST: a POST, so that the credential (an ID number) never appears in a URL or a log.
 	GetEligibility(ctx context.Context, in *GetEligibilityRequest, opts ...grpc.CallOption) (*GetEligibilityResponse, error)
 }
 
@@ -55,6 +56,7 @@ func (c *eligibilityServiceClient) GetEligibility(ctx context.Context, in *GetEl
 //
 // 人员信息获取 (1101): who the person is and what is left of this year's amounts.
 type EligibilityServiceServer interface {
+	// REST: a POST, so that the credential (an ID number) never appears in a URL or a log.
 	GetEligibility(context.Context, *GetEligibilityRequest) (*GetEligibilityResponse, error)
 	mustEmbedUnimplementedEligibilityServiceServer()
 }

@@ -7,6 +7,7 @@
 package onestopv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -899,7 +900,7 @@ var File_onestop_v1_settlement_proto protoreflect.FileDescriptor
 const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"\n" +
 	"\x1bonestop/v1/settlement.proto\x12\n" +
-	"onestop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17onestop/v1/common.proto\"\x85\x01\n" +
+	"onestop.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17onestop/v1/common.proto\"\x85\x01\n" +
 	"\bBillLine\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -996,12 +997,12 @@ const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"\n" +
 	"PRESETTLED\x10\x01\x12\v\n" +
 	"\aSETTLED\x10\x02\x12\r\n" +
-	"\tCANCELLED\x10\x032\xc6\x02\n" +
-	"\x11SettlementService\x12B\n" +
-	"\tPreSettle\x12\x19.onestop.v1.SettleRequest\x1a\x1a.onestop.v1.SettleResponse\x12?\n" +
-	"\x06Settle\x12\x19.onestop.v1.SettleRequest\x1a\x1a.onestop.v1.SettleResponse\x12]\n" +
-	"\x10CancelSettlement\x12#.onestop.v1.CancelSettlementRequest\x1a$.onestop.v1.CancelSettlementResponse\x12M\n" +
-	"\rGetSettlement\x12 .onestop.v1.GetSettlementRequest\x1a\x1a.onestop.v1.SettleResponseB\"Z onestop/api/onestop/v1;onestopv1b\x06proto3"
+	"\tCANCELLED\x10\x032\xe5\x03\n" +
+	"\x11SettlementService\x12h\n" +
+	"\tPreSettle\x12\x19.onestop.v1.SettleRequest\x1a\x1a.onestop.v1.SettleResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/settlements:presettle\x12[\n" +
+	"\x06Settle\x12\x19.onestop.v1.SettleRequest\x1a\x1a.onestop.v1.SettleResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/settlements\x12\x90\x01\n" +
+	"\x10CancelSettlement\x12#.onestop.v1.CancelSettlementRequest\x1a$.onestop.v1.CancelSettlementResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/settlements/{settlement_id}:cancel\x12v\n" +
+	"\rGetSettlement\x12 .onestop.v1.GetSettlementRequest\x1a\x1a.onestop.v1.SettleResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/settlements/{settlement_id}B\"Z onestop/api/onestop/v1;onestopv1b\x06proto3"
 
 var (
 	file_onestop_v1_settlement_proto_rawDescOnce sync.Once

@@ -43,6 +43,7 @@ type SettlementServiceClient interface {
 	// Reverses a settlement of the calling institution, restoring the person's annual amounts.
 	CancelSettlement(ctx context.Context, in *CancelSettlementRequest, opts ...grpc.CallOption) (*CancelSettlementResponse, error)
 	// A settlement of the calling institution, as Settle answered it (state updated).
+	// REST: GET /v1/settlements/{settlement_id}?institution_id=…
 	GetSettlement(ctx context.Context, in *GetSettlementRequest, opts ...grpc.CallOption) (*SettleResponse, error)
 }
 
@@ -112,6 +113,7 @@ type SettlementServiceServer interface {
 	// Reverses a settlement of the calling institution, restoring the person's annual amounts.
 	CancelSettlement(context.Context, *CancelSettlementRequest) (*CancelSettlementResponse, error)
 	// A settlement of the calling institution, as Settle answered it (state updated).
+	// REST: GET /v1/settlements/{settlement_id}?institution_id=…
 	GetSettlement(context.Context, *GetSettlementRequest) (*SettleResponse, error)
 	mustEmbedUnimplementedSettlementServiceServer()
 }
