@@ -54,6 +54,8 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 	h := &handlers{svc: svc}
 	onestopv1.RegisterSettlementServiceServer(srv, h)
 	onestopv1.RegisterEligibilityServiceServer(srv, h)
+	onestopv1.RegisterCatalogServiceServer(srv, h)
+	onestopv1.RegisterReconciliationServiceServer(srv, h)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
@@ -69,6 +71,8 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 type handlers struct {
 	onestopv1.UnimplementedSettlementServiceServer
 	onestopv1.UnimplementedEligibilityServiceServer
+	onestopv1.UnimplementedCatalogServiceServer
+	onestopv1.UnimplementedReconciliationServiceServer
 	svc *gateway.Service
 }
 
