@@ -26,5 +26,5 @@ PATH="$bin:$PATH" protoc -I . -I /usr/include --descriptor_set_in="$bin/googleap
   --go_out=. --go_opt=paths=source_relative \
   --go-grpc_out=. --go-grpc_opt=paths=source_relative \
   --grpc-gateway_out=. --grpc-gateway_opt=paths=source_relative \
-  --openapiv2_out=openapi --openapiv2_opt=allow_merge=true,merge_file_name=onestop,json_names_for_fields=false \
+  --openapiv2_out=openapi --openapiv2_opt=allow_merge=true,merge_file_name=onestop,json_names_for_fields=false,openapi_configuration=openapi/config.yaml \
   onestop/v1/*.proto

@@ -354,17 +354,19 @@ func (c *config) validateTerminalSecurity() []error {
 }
 
 // serverOptions: TLS when configured, and the per-terminal rate limit.
-func (c *config) serverOptions(log *slog.Logger) ([]grpc.ServerOption, error) {
-	opts := []grpc.ServerOption{api.RateLimit(c.RateLimit, c.RateBurst)}
+// serverOptions returns the options both gRPC servers share (one rate limiter for a
+// terminal's gRPC and REST calls) and the network server's transport credentials.
+func (c *config) serverOptions(log *slog.Logger) (shared []grpc.ServerOption, creds []grpc.ServerOption, err error) {
+	shared = []grpc.ServerOption{api.RateLimit(c.RateLimit, c.RateBurst)}
 	if c.TLSCert == "" {
 		log.Warn("gRPC is plaintext: terminal tokens and patients' data cross the network unencrypted; give --tls-cert and --tls-key unless a TLS proxy terminates in front")
-		return opts, nil
+		return shared, nil, nil
 	}
 	cfg, err := api.ServerTLS(c.TLSCert, c.TLSKey, c.ClientCA)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return append(opts, grpc.Creds(credentials.NewTLS(cfg))), nil
+	return shared, []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}, nil
 }
 
 // run loads the reference data, serves gRPC and HTTP, and drains in-flight calls on
@@ -417,11 +419,18 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 		Freshness: c.Freshness, OnStale: stale.Inc, HighCost: c.highCostRules(),
 		Observer: metrics.NewSettlements(reg),
 	}
-	opts, err := c.serverOptions(log)
+	opts, creds, err := c.serverOptions(log)
 	if err != nil {
 		return err
 	}
-	srv, health := api.NewServer(svc, log, append(opts, api.WithMetrics(reg))...)
+	opts = append(opts, api.WithMetrics(reg))
+	srv, health := api.NewServer(svc, log, append(opts, creds...)...)
+	restSrv, _ := api.NewServer(svc, log, opts...)
+	rest, err := api.NewREST(restSrv, dir)
+	if err != nil {
+		return err
+	}
+	defer rest.Close() // after the HTTP server's shutdown below: its handlers call it
 	lis, err := net.Listen("tcp", c.GRPCAddr)
 	if err != nil {
 		return err
@@ -436,6 +445,8 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/v1/", rest.Handler)
+	mux.Handle("GET /openapi.json", api.OpenAPI())
 	if c.Pprof {
 		// Off by default: profiles reveal internals and cost CPU while taken.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

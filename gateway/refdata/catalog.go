@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -82,3 +83,27 @@ func (c *Catalog) Item(region, code string) (gateway.Item, bool) {
 
 // Len is the number of items over all regions.
 func (c *Catalog) Len() int { return len(c.items) }
+
+// Search lists a region's items whose code starts with query, then those whose name
+// contains it (case-insensitive), each group in code order, at most limit. A catalog has a
+// few thousand items a region: a scan per keystroke costs microseconds, no index needed.
+func (c *Catalog) Search(region, query string, limit int) []gateway.Item {
+	q := strings.ToLower(strings.TrimSpace(query))
+	var byCode, byName []gateway.Item
+	for k, it := range c.items {
+		if k.region != region {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(strings.ToLower(it.Code), q):
+			byCode = append(byCode, it)
+		case strings.Contains(strings.ToLower(it.Name), q):
+			byName = append(byName, it)
+		}
+	}
+	byCodeOrder := func(a, b gateway.Item) int { return strings.Compare(a.Code, b.Code) }
+	slices.SortFunc(byCode, byCodeOrder)
+	slices.SortFunc(byName, byCodeOrder)
+	out := append(byCode, byName...)
+	return out[:min(len(out), limit)]
+}
