@@ -47,14 +47,7 @@ func NewREST(srv *grpc.Server, dir gateway.Directory) (*REST, error) {
 		srv.Stop()
 		return nil, err
 	}
-	mux := runtime.NewServeMux(
-		// The protos' own field names (snake_case), every field present, enums by name:
-		// what the documentation and the gRPC answers show, so terminals need one vocabulary.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
-	)
+	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler))
 	ctx := context.Background()
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		onestopv1.RegisterSettlementServiceHandler,
@@ -95,6 +88,14 @@ func (r *REST) Settlement(req *http.Request, settlementID string) (*onestopv1.Se
 	ctx := metadata.AppendToOutgoingContext(req.Context(), "authorization", "Bearer "+token)
 	return onestopv1.NewSettlementServiceClient(r.conn).GetSettlement(ctx,
 		&onestopv1.GetSettlementRequest{InstitutionId: inst, SettlementId: settlementID})
+}
+
+// restMarshaler writes the protos' own field names (snake_case), every field, enums by name:
+// what the documentation and the gRPC answers show, so terminals need one vocabulary. It
+// reads either field name form and refuses unknown fields.
+var restMarshaler = &runtime.JSONPb{
+	MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+	UnmarshalOptions: protojson.UnmarshalOptions{},
 }
 
 // OpenAPI serves the OpenAPI document generated from the protos.
