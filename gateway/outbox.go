@@ -105,6 +105,10 @@ func Notices(st *Settlement, kind string, at time.Time) []OutboxMessage {
 		if agency == FundAgencies[fundRoutePersonalAccount] {
 			n.Account = st.Account
 		}
+		if agency != AgencyCivilAffairs {
+			// Aid status is civil affairs' own record; the other agencies need not learn it.
+			n.Person.Categories = nil
+		}
 		if kind == OutboxKindCancellation {
 			t := at
 			n.CancelledAt = &t

@@ -417,7 +417,7 @@ func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemain
 			Excluded:         res.Excluded,
 			Overlimit:        res.Overlimit,
 			Preselfpay:       res.Preselfpay,
-			Person:           summary(pc.person),
+			Person:           pc.personSummary(),
 			Policy:           PolicyRef{ID: pc.policy.ID, Name: pc.policy.Name, Region: pc.policy.Region, Year: pc.policy.Year},
 			EligibilityAsOf:  pc.person.AsOf,
 			EligibilityStale: pc.stale,
@@ -470,6 +470,13 @@ func (p *Person) policyPerson() policy.Person {
 // what the ledger has settled from it since the snapshot.
 func (p *Person) accountAvailable(spent decimal.Decimal) decimal.Decimal {
 	return decimal.Max(decimal.Zero, p.AccountBalance.Sub(spent))
+}
+
+// personSummary is the receipt's person, with the aid categories that covered this bill.
+func (pc *prepared) personSummary() PersonSummary {
+	ps := summary(pc.person)
+	ps.Categories = aidCategories(pc.person, pc.visit.MedType, pc.bill.settleDate, pc.bill.admission)
+	return ps
 }
 
 func summary(p *Person) PersonSummary {

@@ -186,6 +186,10 @@ type PersonSummary struct {
 	Scheme        string
 	Status        string
 	InsuredRegion string
+	// Categories are the aid categories (policy codes) that covered the bill: what makes a
+	// settlement an aid recipient's in the statements. Receipts stored before it was
+	// recorded have none. Only civil affairs is told them (Notices).
+	Categories []string `json:",omitempty"`
 }
 
 type PolicyRef struct {

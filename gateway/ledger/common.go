@@ -12,6 +12,17 @@ import (
 // Postgres keeps, so a stored record reads back equal to the one returned.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
+// clock is the time a ledger stores settlements and cancellations at: the wall clock unless
+// set, as tests set it to write a history of past months for the statements.
+type clock struct{ f func() time.Time }
+
+func (c *clock) now() time.Time {
+	if c.f == nil {
+		return now()
+	}
+	return c.f().UTC().Truncate(time.Microsecond)
+}
+
 func notFound(id string) error {
 	return gateway.Errorf(gateway.ErrSettlementNotFound, "settlement_id", "no settlement %q", id)
 }

@@ -51,6 +51,9 @@ func conformance(t *testing.T, open func(*testing.T) gateway.Ledger) {
 		{"account spent since the snapshot", testAccountSpent},
 		{"concurrent settles of one person", testConcurrentPerson},
 		{"storm of one request", testStorm},
+		{"statements over months", testStatementMonths},
+		{"list settlements", testListSettlements},
+		{"aid indicators and group quota", testIndicatorsAndQuota},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })

@@ -32,6 +32,7 @@ type Journal struct {
 	f      *os.File
 	size   int64 // bytes of whole records; a failed append is cut back to it
 	broken error // set when a failed append could not be cut back: the file needs a look
+	clock  clock
 
 	settlements map[string]*gateway.Settlement // by id
 	byRequest   map[requestKey]string          // (institution, settle request id) → settlement id
@@ -249,7 +250,7 @@ func (j *Journal) Settle(ctx context.Context, key gateway.SettleKey, split func(
 	}
 	st.ID = uuid.Must(uuid.NewV7()).String()
 	st.RequestHash = key.RequestHash
-	st.SettledAt = now()
+	st.SettledAt = j.clock.now()
 	st.State = gateway.StateSettled
 	stored := clone(st)
 	if err := j.append(&record{Op: "settle", Settlement: stored}); err != nil {
@@ -285,7 +286,7 @@ func (j *Journal) Cancel(ctx context.Context, c gateway.CancelKey) (*gateway.Set
 		return nil, false, gateway.Errorf(gateway.ErrAlreadyCancelled, "settlement_id", "settlement %s is already cancelled", c.SettlementID)
 	}
 	rec := &record{Op: "cancel", SettlementID: st.ID,
-		Cancellation: &gateway.Cancellation{RequestID: c.RequestID, Reason: c.Reason, CancelledAt: now()}}
+		Cancellation: &gateway.Cancellation{RequestID: c.RequestID, Reason: c.Reason, CancelledAt: j.clock.now()}}
 	if err := j.append(rec); err != nil {
 		return nil, false, err
 	}
@@ -365,6 +366,14 @@ func clone(st *gateway.Settlement) *gateway.Settlement {
 		panic(err)
 	}
 	return &out
+}
+
+// SetClock makes the journal store settlements and cancellations at the times f gives (nil:
+// the wall clock), for tests that need a history over months. Call it before any use.
+func (j *Journal) SetClock(f func() time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.clock.f = f
 }
 
 // Path is the journal file's name.

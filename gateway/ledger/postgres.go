@@ -30,8 +30,13 @@ var migrations embed.FS
 // serialised by a transaction-scoped advisory lock, so two counters settling one person at
 // once see each other's accumulators.
 type Postgres struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	clock clock
 }
+
+// SetClock makes the ledger store settlements and cancellations at the times f gives (nil:
+// the wall clock), for tests that need a history over months. Call it before any use.
+func (l *Postgres) SetClock(f func() time.Time) { l.clock.f = f }
 
 var _ gateway.Ledger = (*Postgres)(nil)
 
@@ -135,7 +140,7 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 	}
 	st.ID = uuid.Must(uuid.NewV7()).String()
 	st.RequestHash = key.RequestHash
-	st.SettledAt = now()
+	st.SettledAt = l.clock.now()
 	// The second round trip writes everything and commits.
 	b = &pgx.Batch{}
 	if err := QueueSettlement(b, st); err != nil {
@@ -431,7 +436,7 @@ func (l *Postgres) cancelOnce(ctx context.Context, c gateway.CancelKey) (*gatewa
 	}
 
 	// The second writes the cancellation, takes back exactly the stored deltas, and commits.
-	at := now()
+	at := l.clock.now()
 	b = &pgx.Batch{}
 	b.Queue(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey(personKey, year))
 	b.Queue(`update settlements set cancelled_at = $2 where id = $1 and cancelled_at is null`, c.SettlementID, at)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/shopspring/decimal"
 	"go.yaml.in/yaml/v3"
 
 	"onestop/gateway"
@@ -18,6 +19,7 @@ import (
 type Directory struct {
 	byID    map[string]*gateway.Institution
 	byToken map[[sha256.Size]byte]terminalRef
+	groups  map[string]*gateway.InstitutionGroup // by member id, the head included
 }
 
 type terminalRef struct {
@@ -25,7 +27,10 @@ type terminalRef struct {
 	terminal string
 }
 
-var _ gateway.Directory = (*Directory)(nil)
+var (
+	_ gateway.Directory = (*Directory)(nil)
+	_ gateway.Groups    = (*Directory)(nil)
+)
 
 type institutionsFile struct {
 	Institutions []struct {
@@ -42,6 +47,14 @@ type institutionsFile struct {
 			MTLS        bool   `yaml:"mtls"`
 		} `yaml:"terminals"`
 	} `yaml:"institutions"`
+	Groups []struct {
+		ID                       string   `yaml:"id"`
+		Name                     string   `yaml:"name"`
+		Head                     string   `yaml:"head"`
+		Members                  []string `yaml:"members"`
+		EnrolledPersons          int64    `yaml:"enrolled_persons"`
+		OutpatientQuotaPerPerson string   `yaml:"outpatient_quota_per_person"`
+	} `yaml:"groups"`
 }
 
 // LoadInstitutions reads an institutions YAML file: a list under "institutions:" of
@@ -49,6 +62,12 @@ type institutionsFile struct {
 // mtls}]}. A terminal needs a token, a token_sha256 or mtls: true (or a token and mtls).
 // Unknown keys, duplicate institution ids, terminal ids or tokens, and levels outside 1–3
 // are errors.
+//
+// An optional list under "groups:" of {id, name, head, members, enrolled_persons,
+// outpatient_quota_per_person} defines institution groups (a township hospital, the head,
+// with its village clinics, the members, sharing one outpatient pooling quota a year):
+// unknown institutions, an institution in two groups, a group without enrolled persons and
+// a negative or unparsable quota are errors naming the file and the key.
 func LoadInstitutions(path string) (*Directory, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -112,7 +131,66 @@ func LoadInstitutions(path string) (*Directory, error) {
 		}
 		d.byID[in.ID] = inst
 	}
+	if err := d.loadGroups(path, &f); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+func (d *Directory) loadGroups(path string, f *institutionsFile) error {
+	d.groups = map[string]*gateway.InstitutionGroup{}
+	ids := map[string]bool{}
+	for i, g := range f.Groups {
+		where := fmt.Sprintf("%s: groups[%d]", path, i)
+		switch {
+		case g.ID == "":
+			return fmt.Errorf("%s.id: required", where)
+		case ids[g.ID]:
+			return fmt.Errorf("%s.id: %q given twice", where, g.ID)
+		case g.Head == "":
+			return fmt.Errorf("%s.head: required", where)
+		case g.EnrolledPersons <= 0:
+			return fmt.Errorf("%s.enrolled_persons: %d; want a number of persons above 0", where, g.EnrolledPersons)
+		}
+		ids[g.ID] = true
+		quota, err := decimal.NewFromString(g.OutpatientQuotaPerPerson)
+		switch {
+		case g.OutpatientQuotaPerPerson == "":
+			return fmt.Errorf("%s.outpatient_quota_per_person: required", where)
+		case err != nil:
+			return fmt.Errorf("%s.outpatient_quota_per_person: %q is not an amount", where, g.OutpatientQuotaPerPerson)
+		case quota.IsNegative():
+			return fmt.Errorf("%s.outpatient_quota_per_person: %s is negative", where, g.OutpatientQuotaPerPerson)
+		case !quota.Equal(quota.Round(2)):
+			return fmt.Errorf("%s.outpatient_quota_per_person: %s has more than two decimals", where, g.OutpatientQuotaPerPerson)
+		}
+		group := &gateway.InstitutionGroup{ID: g.ID, Name: g.Name, EnrolledPersons: g.EnrolledPersons, QuotaPerPerson: quota}
+		keys := append([]string{"head"}, make([]string, len(g.Members))...)
+		for j := range g.Members {
+			keys[j+1] = fmt.Sprintf("members[%d]", j)
+		}
+		for j, id := range append([]string{g.Head}, g.Members...) {
+			key := where + "." + keys[j]
+			if _, ok := d.byID[id]; !ok {
+				return fmt.Errorf("%s: unknown institution %q", key, id)
+			}
+			if other, ok := d.groups[id]; ok {
+				if other == group {
+					return fmt.Errorf("%s: %q is listed twice in group %s", key, id, g.ID)
+				}
+				return fmt.Errorf("%s: %q already belongs to group %s", key, id, other.ID)
+			}
+			d.groups[id] = group
+			group.Members = append(group.Members, id)
+		}
+	}
+	return nil
+}
+
+// Group returns the group an institution belongs to (as its head or a member).
+func (d *Directory) Group(institutionID string) (*gateway.InstitutionGroup, bool) {
+	g, ok := d.groups[institutionID]
+	return g, ok
 }
 
 // Authenticate finds a terminal by the SHA-256 of its token: the map is keyed by the digest,

@@ -82,3 +82,72 @@ func TestInstitutionsFileErrors(t *testing.T) {
 		}
 	}
 }
+
+const groupInstitutions = `institutions:
+  - {id: H1, region: "320400", level: 2}
+  - {id: V1, region: "320400", level: 1}
+  - {id: V2, region: "320400", level: 1}
+  - {id: H2, region: "320400", level: 2}
+  - {id: V3, region: "320400", level: 1}
+`
+
+func TestInstitutionGroups(t *testing.T) {
+	d, err := loadString(t, groupInstitutions+`groups:
+  - {id: G1, name: 湟里镇, head: H1, members: [V1, V2], enrolled_persons: 1200, outpatient_quota_per_person: "150.00"}
+  - {id: G2, head: H2, members: [V3], enrolled_persons: 80, outpatient_quota_per_person: 90.5}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"H1": "G1", "V1": "G1", "V2": "G1", "H2": "G2", "V3": "G2"} {
+		g, ok := d.Group(id)
+		if !ok || g.ID != want {
+			t.Errorf("Group(%s): got %+v %v, want %s", id, g, ok, want)
+		}
+	}
+	g, _ := d.Group("V2")
+	if strings.Join(g.Members, ",") != "H1,V1,V2" || g.EnrolledPersons != 1200 || g.QuotaPerPerson.StringFixed(2) != "150.00" || g.Name != "湟里镇" {
+		t.Errorf("G1: %+v", g)
+	}
+	if g, _ := d.Group("V3"); g.QuotaPerPerson.StringFixed(2) != "90.50" {
+		t.Errorf("G2 quota: %s", g.QuotaPerPerson)
+	}
+	if _, ok := d.Group("H9"); ok {
+		t.Error("an unknown institution has a group")
+	}
+	// Without groups: nobody has one.
+	d, err = loadString(t, groupInstitutions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Group("H1"); ok {
+		t.Error("a file without groups gave H1 a group")
+	}
+}
+
+func TestInstitutionGroupErrors(t *testing.T) {
+	for _, tc := range []struct{ groups, want string }{
+		{`[{id: G1, head: H1, members: [V9], enrolled_persons: 1, outpatient_quota_per_person: "1"}]`, `groups[0].members[0]: unknown institution "V9"`},
+		{`[{id: G1, head: H9, members: [V1], enrolled_persons: 1, outpatient_quota_per_person: "1"}]`, `groups[0].head: unknown institution "H9"`},
+		{`[{id: G1, head: H1, members: [V1], enrolled_persons: 1, outpatient_quota_per_person: "1"}, {id: G2, head: H2, members: [V3, V1], enrolled_persons: 1, outpatient_quota_per_person: "1"}]`,
+			`groups[1].members[1]: "V1" already belongs to group G1`},
+		{`[{id: G1, head: H1, members: [V1], enrolled_persons: 1, outpatient_quota_per_person: "1"}, {id: G2, head: V1, enrolled_persons: 1, outpatient_quota_per_person: "1"}]`,
+			`groups[1].head: "V1" already belongs to group G1`},
+		{`[{id: G1, head: H1, members: [V1, H1], enrolled_persons: 1, outpatient_quota_per_person: "1"}]`, `groups[0].members[1]: "H1" is listed twice in group G1`},
+		{`[{id: G1, head: H1, enrolled_persons: -5, outpatient_quota_per_person: "1"}]`, `groups[0].enrolled_persons: -5`},
+		{`[{id: G1, head: H1, outpatient_quota_per_person: "1"}]`, `groups[0].enrolled_persons: 0`},
+		{`[{id: G1, head: H1, enrolled_persons: 5, outpatient_quota_per_person: "-150.00"}]`, `groups[0].outpatient_quota_per_person: -150.00 is negative`},
+		{`[{id: G1, head: H1, enrolled_persons: 5, outpatient_quota_per_person: "abc"}]`, `groups[0].outpatient_quota_per_person: "abc" is not an amount`},
+		{`[{id: G1, head: H1, enrolled_persons: 5, outpatient_quota_per_person: "1.005"}]`, `more than two decimals`},
+		{`[{id: G1, head: H1, enrolled_persons: 5}]`, `groups[0].outpatient_quota_per_person: required`},
+		{`[{head: H1, enrolled_persons: 5, outpatient_quota_per_person: "1"}]`, `groups[0].id: required`},
+		{`[{id: G1, enrolled_persons: 5, outpatient_quota_per_person: "1"}]`, `groups[0].head: required`},
+		{`[{id: G1, head: H1, enrolled_persons: 5, outpatient_quota_per_person: "1"}, {id: G1, head: H2, enrolled_persons: 5, outpatient_quota_per_person: "1"}]`, `groups[1].id: "G1" given twice`},
+		{`[{id: G1, head: H1, enrolled_persons: 5, outpatient_quota_per_person: "1", quota: 3}]`, `quota`},
+	} {
+		_, err := loadString(t, groupInstitutions+"groups: "+tc.groups+"\n")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "institutions.yaml") {
+			t.Errorf("%s:\ngot %v\nwant %q (and the file's name)", tc.groups, err, tc.want)
+		}
+	}
+}
