@@ -215,6 +215,34 @@ func TestDashboardMetricsExist(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("the dashboard queries metrics /metrics does not expose: %v", missing)
 	}
+
+	// No label of any series carries an ID number or a terminal token, also after calls
+	// over REST and refusals that name them in their messages.
+	for _, path := range []string{"/v1/eligibility:lookup", "/v1/settlements:presettle"} {
+		body := `{"institution_id":"H320401","credential":{"type":"ID_CARD","value":"320402198001011234"},"med_type":"OUTPATIENT","lines":[{"code":"NOPE","quantity":"1","unit_price":"1","amount":"1.00"}]}`
+		for _, token := range []string{"dev-clinic-token", "not-a-token"} {
+			req, _ := http.NewRequest("POST", "http://"+httpAddr+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	text := scrape(t, httpAddr)
+	// Label sets only: sample values are floats whose digits may look like anything.
+	idLike := regexp.MustCompile(`\d{17}[\dXx]`)
+	for _, labels := range promMatchers.FindAllString(text, -1) {
+		if idLike.MatchString(labels) {
+			t.Errorf("/metrics carries an ID-number-like label value: %s", labels)
+		}
+	}
+	for _, secret := range []string{"dev-clinic-token", "not-a-token", "dev-hospital-token", "a-test-secret-of-some-length"} {
+		if strings.Contains(text, secret) {
+			t.Errorf("/metrics carries %q", secret)
+		}
+	}
 }
 
 var (
