@@ -126,42 +126,45 @@ var OutpatientPoolingFunds = []string{"basic_employee", "basic_resident"}
 // Sums are the ledger's to make (in SQL on Postgres: a large hospital's month is ~100,000
 // settlements), so only totals cross.
 type Statements interface {
-	// StatementSums sums the settlements settled in [q.From, q.To) and the cancellations
-	// made in [q.From, q.To) of q's institutions, per institution, med type and fund or part.
-	StatementSums(ctx context.Context, q SumQuery) ([]SumRow, error)
+	// StatementSums sums an institution's settlements settled in [from, to) and its
+	// cancellations made in [from, to), per fund and part.
+	StatementSums(ctx context.Context, institutionID string, from, to time.Time) ([]SumRow, error)
+	// NetPayments sums per institution what q.Funds paid on q.MedType settlements settled in
+	// [q.From, q.To), less what they had paid on those cancelled in [q.From, q.To) that were
+	// settled at or after q.SettledFrom.
+	NetPayments(ctx context.Context, q PaymentQuery) (map[string]decimal.Decimal, error)
 	// AidInpatientSums sums an institution's inpatient settlements settled in [from, to),
 	// not cancelled, whose receipt records an aid category.
 	AidInpatientSums(ctx context.Context, institutionID string, from, to time.Time) (AidInpatientSums, error)
 	// ListSettlements calls fn with each settlement of an institution settled in
 	// [from, to), in (SettledAt, ID) order, until fn returns an error, which it returns.
-	// The settlements carry their money, payments, state and cancellation time, and of the
-	// receipt the med type, settle date and person; not the deltas, lines, remaining or
-	// policy. Errors: ErrLedgerUnavailable.
+	// The settlements carry at least their money, payments, state and cancellation time,
+	// and of the receipt the med type, settle date and person; not necessarily the deltas,
+	// lines, remaining or policy. Errors: ErrLedgerUnavailable.
 	ListSettlements(ctx context.Context, institutionID string, from, to time.Time, fn func(*Settlement) error) error
 }
 
-// SumQuery selects what StatementSums adds up.
-type SumQuery struct {
-	InstitutionIDs []string
-	From, To       time.Time
-	MedType        string // "" = every med type
-	// SettledFrom, when not zero, counts only cancellations of settlements settled at or
-	// after it (a quota year's cancellations of that year's settlements).
-	SettledFrom time.Time
+// SumRow is one fund's (Fund true) or StatementParts part's settled (Cancelled false) or
+// cancelled money over a window. Count is how many settlements (or cancellations) had a
+// non-zero amount there; a fund paid twice in one bill counts once, with the sum of both.
+type SumRow struct {
+	Cancelled bool
+	Fund      bool
+	Name      string
+	FundCode  string
+	Count     int64
+	Amount    decimal.Decimal
 }
 
-// SumRow is one group of StatementSums: Name is a fund id (Fund true) or a StatementParts
-// name. Count is how many settlements (or cancellations) had a non-zero amount there; a
-// fund paid twice in one bill counts once, with the sum of both.
-type SumRow struct {
-	InstitutionID string
-	Cancelled     bool // false: settled in the window; true: cancelled in it
-	MedType       string
-	Fund          bool
-	Name          string
-	FundCode      string
-	Count         int64
-	Amount        decimal.Decimal
+// PaymentQuery selects what NetPayments adds up.
+type PaymentQuery struct {
+	InstitutionIDs []string
+	From, To       time.Time
+	MedType        string
+	Funds          []string
+	// SettledFrom: cancellations count only for settlements settled at or after it (a
+	// quota year's cancellations of that year's settlements); zero: all.
+	SettledFrom time.Time
 }
 
 // AidInpatientSums are the raw sums behind AidInpatientIndicators.
@@ -199,7 +202,7 @@ func (s *Service) Statement(ctx context.Context, caller Caller, institutionID, p
 		return nil, err
 	}
 	start, end := s.instant(from), s.instant(nextDay(to))
-	rows, err := store.StatementSums(ctx, SumQuery{InstitutionIDs: []string{institutionID}, From: start, To: end})
+	rows, err := store.StatementSums(ctx, institutionID, start, end)
 	if err != nil {
 		return nil, err
 	}
@@ -383,24 +386,15 @@ func groupQuota(ctx context.Context, store Statements, g *InstitutionGroup, self
 		if !from.Before(to) {
 			return group, own, nil
 		}
-		rows, err := store.StatementSums(ctx, SumQuery{InstitutionIDs: g.Members, From: from, To: to, MedType: policy.Outpatient, SettledFrom: yearStart})
-		if err != nil {
-			return group, own, err
-		}
-		for _, r := range rows {
-			if !r.Fund || r.MedType != policy.Outpatient || !slices.Contains(OutpatientPoolingFunds, r.Name) {
-				continue
-			}
-			amount := r.Amount
-			if r.Cancelled {
-				amount = amount.Neg()
-			}
+		net, err := store.NetPayments(ctx, PaymentQuery{InstitutionIDs: g.Members, From: from, To: to,
+			MedType: policy.Outpatient, Funds: OutpatientPoolingFunds, SettledFrom: yearStart})
+		for inst, amount := range net {
 			group = group.Add(amount)
-			if r.InstitutionID == self {
+			if inst == self {
 				own = own.Add(amount)
 			}
 		}
-		return group, own, nil
+		return group, own, err
 	}
 	before, _, err := pooling(yearStart, start)
 	if err != nil {

@@ -18,7 +18,12 @@ type statementsOnly struct {
 	from, to time.Time
 }
 
-func (l *statementsOnly) StatementSums(context.Context, SumQuery) ([]SumRow, error) { return nil, nil }
+func (l *statementsOnly) StatementSums(context.Context, string, time.Time, time.Time) ([]SumRow, error) {
+	return nil, nil
+}
+func (l *statementsOnly) NetPayments(context.Context, PaymentQuery) (map[string]decimal.Decimal, error) {
+	return nil, nil
+}
 func (l *statementsOnly) AidInpatientSums(context.Context, string, time.Time, time.Time) (AidInpatientSums, error) {
 	return AidInpatientSums{}, nil
 }

@@ -16,24 +16,21 @@ var _ gateway.Statements = (*Journal)(nil)
 
 // The journal's statements scan every settlement in memory: a dev ledger holds few.
 
-func (j *Journal) StatementSums(ctx context.Context, q gateway.SumQuery) ([]gateway.SumRow, error) {
+func (j *Journal) StatementSums(ctx context.Context, institutionID string, from, to time.Time) ([]gateway.SumRow, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	type key struct {
-		inst      string
-		cancelled bool
-		medType   string
-		fund      bool
-		name      string
+		cancelled, fund bool
+		name            string
 	}
 	sums := map[key]*gateway.SumRow{}
 	add := func(k key, code string, amount decimal.Decimal) {
 		r := sums[k]
 		if r == nil {
-			r = &gateway.SumRow{InstitutionID: k.inst, Cancelled: k.cancelled, MedType: k.medType, Fund: k.fund, Name: k.name, FundCode: code}
+			r = &gateway.SumRow{Cancelled: k.cancelled, Fund: k.fund, Name: k.name}
 			sums[k] = r
 		}
 		r.FundCode = max(r.FundCode, code) // as Postgres's max(fund_code)
@@ -43,29 +40,18 @@ func (j *Journal) StatementSums(ctx context.Context, q gateway.SumQuery) ([]gate
 		}
 	}
 	for _, st := range j.settlements {
-		if !slices.Contains(q.InstitutionIDs, st.InstitutionID) || (q.MedType != "" && st.Receipt.MedType != q.MedType) {
+		if st.InstitutionID != institutionID {
 			continue
 		}
 		for _, cancelled := range []bool{false, true} {
-			at := st.SettledAt
-			if cancelled {
-				if st.State != gateway.StateCancelled || (!q.SettledFrom.IsZero() && st.SettledAt.Before(q.SettledFrom)) {
-					continue
-				}
-				at = st.CancelledAt
-			}
-			if at.Before(q.From) || !at.Before(q.To) {
+			if !inWindow(st, cancelled, from, to) {
 				continue
 			}
-			k := key{inst: st.InstitutionID, cancelled: cancelled, medType: st.Receipt.MedType}
 			for name, amount := range parts(st) {
-				k.name = name
-				add(k, "", amount)
+				add(key{cancelled: cancelled, name: name}, "", amount)
 			}
-			k.fund = true
 			for fund, p := range fundTotals(st.Payments) {
-				k.name = fund
-				add(k, p.FundCode, p.Amount)
+				add(key{cancelled: cancelled, fund: true, name: fund}, p.FundCode, p.Amount)
 			}
 		}
 	}
@@ -73,7 +59,48 @@ func (j *Journal) StatementSums(ctx context.Context, q gateway.SumQuery) ([]gate
 	for _, r := range sums {
 		out = append(out, *r)
 	}
-	slices.SortFunc(out, compareSumRows)
+	slices.SortFunc(out, func(a, b gateway.SumRow) int {
+		return cmp.Or(compareBool(a.Cancelled, b.Cancelled), compareBool(a.Fund, b.Fund), cmp.Compare(a.Name, b.Name))
+	})
+	return out, nil
+}
+
+// inWindow: the settlement was settled (cancelled false) or cancelled (true) in [from, to).
+func inWindow(st *gateway.Settlement, cancelled bool, from, to time.Time) bool {
+	at := st.SettledAt
+	if cancelled {
+		if st.State != gateway.StateCancelled {
+			return false
+		}
+		at = st.CancelledAt
+	}
+	return !at.Before(from) && at.Before(to)
+}
+
+func (j *Journal) NetPayments(ctx context.Context, q gateway.PaymentQuery) (map[string]decimal.Decimal, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := map[string]decimal.Decimal{}
+	for _, st := range j.settlements {
+		if !slices.Contains(q.InstitutionIDs, st.InstitutionID) || st.Receipt.MedType != q.MedType {
+			continue
+		}
+		paid := decimal.Zero
+		for _, p := range st.Payments {
+			if slices.Contains(q.Funds, p.Fund) {
+				paid = paid.Add(p.Amount)
+			}
+		}
+		if inWindow(st, false, q.From, q.To) {
+			out[st.InstitutionID] = out[st.InstitutionID].Add(paid)
+		}
+		if inWindow(st, true, q.From, q.To) && !st.SettledAt.Before(q.SettledFrom) {
+			out[st.InstitutionID] = out[st.InstitutionID].Sub(paid)
+		}
+	}
 	return out, nil
 }
 
@@ -92,11 +119,6 @@ func fundTotals(ps []gateway.FundPayment) map[string]gateway.FundPayment {
 		out[p.Fund] = t
 	}
 	return out
-}
-
-func compareSumRows(a, b gateway.SumRow) int {
-	return cmp.Or(cmp.Compare(a.InstitutionID, b.InstitutionID), compareBool(a.Cancelled, b.Cancelled),
-		cmp.Compare(a.MedType, b.MedType), compareBool(a.Fund, b.Fund), cmp.Compare(a.Name, b.Name))
 }
 
 func compareBool(a, b bool) int {
