@@ -27,6 +27,7 @@ const (
 	ReasonInvalidAmount          = "INVALID_AMOUNT"
 	ReasonInvalidQuantity        = "INVALID_QUANTITY"
 	ReasonInvalidDate            = "INVALID_DATE"
+	ReasonInvalidPeriod          = "INVALID_PERIOD" // a statement month not YYYY-MM, or a date range that is not one
 	ReasonEmptyBill              = "EMPTY_BILL"
 	ReasonTooManyLines           = "TOO_MANY_LINES"
 	ReasonAmountMismatch         = "AMOUNT_MISMATCH"

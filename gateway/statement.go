@@ -27,7 +27,7 @@ type Statement struct {
 	InstitutionID string
 	Period        string // YYYY-MM
 	From, To      policy.Date
-	Funds         []StatementRow // one per fund that paid in the period, in FundOrder
+	Funds         []StatementRow // one per fund with a payment in the period (0.00 too: a threshold applied), in FundOrder
 	Parts         []StatementRow // StatementParts, in that order, always all of them
 	AidInpatient  AidInpatientIndicators
 	GroupQuota    *GroupQuota // nil unless the institution belongs to a group
@@ -174,11 +174,8 @@ type AidInpatientSums struct {
 	Account, Cash              decimal.Decimal
 }
 
-// ReasonInvalidPeriod: a statement period that is not YYYY-MM, or a range that is not one.
-const ReasonInvalidPeriod = "INVALID_PERIOD"
-
-// MaxListDays bounds one ListSettlements range: a year of a large hospital is over a million
-// lines, more than one call should stream.
+// MaxListDays bounds one ListSettlements range to a year, about a million lines for a large
+// hospital: a longer one holds a ledger connection too long for one call.
 const MaxListDays = 366
 
 // ListRequest asks for the settlements of a period or of a range of local dates.
