@@ -102,6 +102,10 @@ func httpStatus(c codes.Code) int {
 		return http.StatusBadRequest
 	case codes.Unavailable:
 		return http.StatusServiceUnavailable
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests // the terminal's rate limit: it should wait
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }

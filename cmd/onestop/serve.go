@@ -31,6 +31,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"onestop/api"
+	"onestop/api/receipt"
 	"onestop/cache"
 	"onestop/gateway"
 	"onestop/gateway/ledger"
@@ -447,6 +448,7 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/v1/", rest.Handler)
 	mux.Handle("GET /openapi.json", api.OpenAPI())
+	mux.Handle("/receipts/", receipt.Handler(rest.Settlement, loc))
 	if c.Pprof {
 		// Off by default: profiles reveal internals and cost CPU while taken.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
