@@ -96,7 +96,9 @@ const paidSuffix = ".paid"
 // The ledger does not keep everything a rule may test. Known: the policy (receipt), the
 // medical type, the person's scheme and status, the aid categories valid for the visit
 // (receipt, when recorded) and the category a category stage paid under (the payment). Not
-// kept: the institution's level, referral, cross-region, filing, in-county, flags. A rule
+// kept: the institution's level, referral, cross-region, filing, in-county, flags; and an
+// empty category list is read as not recorded, since receipts stored before categories were
+// recorded have none, and so does a person holding no category. A rule
 // testing something unknown may or may not have matched, and the audit then takes the most
 // generous of the caps it could have produced, so it never reports a bill that was right;
 // it may miss an overpayment only where a rule that could have raised (or lifted) the cap
