@@ -213,6 +213,7 @@
       'Request ID {id} was settled with different content: the earlier attempt most likely went through; check today\'s settlements.'],
     'msg.settledLocked': ['本单已结算，不能修改或再次结算；如需更改，请撤销后按 F9 新开一单。',
       'This bill is settled and cannot change or settle again; to change it, cancel it and start a new bill (F9).'],
+    'msg.confirmDuplicate': ['{reason}\n\n{detail}\n\n确认这是新的一单，并再次结算吗？', '{reason}\n\n{detail}\n\nIs this a new bill? Settle it again?'],
     'msg.needCred': ['请先输入患者凭证。', 'Enter the patient\'s credential first.'],
     'msg.newBill': ['新单：请输入患者凭证。', 'New bill: enter the patient\'s credential.'],
     'msg.lookedUp': ['已查询到参保人：{name}。', 'Patient found: {name}.'],
@@ -234,6 +235,7 @@
     'field.settlement_id': ['结算号', 'the settlement ID'],
     'field.reason': ['撤销原因', 'the reason'],
     'field.lines': ['费用明细', 'the bill lines'],
+    'field.confirm_duplicate': ['重复结算确认', 'the duplicate confirmation'],
     'field.line': ['第 {n} 行{part}', 'line {n}, {part}'],
     'field.part.code': ['编码', 'code'],
     'field.part.name': ['名称', 'name'],
@@ -273,6 +275,10 @@
     'reason.SETTLEMENT_NOT_FOUND': ['未找到该结算记录（或不属于本机构）。', 'No such settlement (or not this institution\'s).'],
     'reason.ALREADY_CANCELLED': ['该结算已经撤销过。', 'This settlement is already cancelled.'],
     'reason.WRONG_INSTITUTION': ['此终端无权为该机构操作：请核对机构编码后重新登录。', 'This terminal may not act for that institution: check the institution ID and sign in again.'],
+    'reason.POSSIBLE_DUPLICATE_BILL': ['疑似重复结算：该患者相同的费用明细近期已在本机构结算过。请先核对“当日结算”；确属新的一单，确认后可再次结算。',
+      'Possible duplicate: the same bill was settled here recently for this patient. Check today\'s settlements; if it really is a new bill, confirm and settle again.'],
+    'reason.CONCURRENT_ADMISSION': ['住院时间与该患者在其他机构的住院重叠（疑似分解住院或挂床住院），不能结算：请核对入院日期。',
+      'The inpatient stay overlaps the patient\'s stay at another institution: check the admission date.'],
     'reason.UNAUTHENTICATED': ['终端令牌无效或已停用：请重新登录。', 'The terminal token is not valid: sign in again.'],
     'reason.RATE_LIMITED': ['操作过于频繁，请稍候几秒再试（结算重试会使用同一流水号）。', 'Too many calls: wait a few seconds and try again (a settle retry reuses the request ID).'],
     'reason.ELIGIBILITY_UNAVAILABLE': ['参保信息服务暂时不可用，请稍后重试。', 'Eligibility is unavailable for now: try again shortly.'],
@@ -446,6 +452,7 @@
     result: null, // SettleResponse shown on the right
     resultSig: '', // the bill it answered
     requestId: '', // this bill's settle request_id: one per bill, kept across retries
+    confirmDuplicate: false, // the cashier confirmed a bill held as a possible duplicate
     pending: false, // a settle's outcome is unknown: the bill is locked, F4 retries
     settled: false, // this bill is settled: locked until F9
     voucherSpent: false,
@@ -1011,6 +1018,8 @@
   }
 
   function billChanged() {
+    // A confirmation is for the bill the cashier checked, not for whatever it becomes.
+    if (!state.pending) state.confirmDuplicate = false;
     renderSplitChanged();
     updateButtons();
   }
@@ -1113,6 +1122,9 @@
     if (!state.requestId) state.requestId = uuid();
     const id = state.requestId;
     const body = Object.assign({ request_id: id }, r.body);
+    // Sent only once the gateway asked for it, so a gateway without the check never sees it.
+    if (state.confirmDuplicate) body.confirm_duplicate = true;
+    let duplicate = null;
     setBusy('settle', true);
     if (retry) showMessage('info', () => t('msg.retrying', { id }));
     try {
@@ -1136,6 +1148,9 @@
         const cause = () => (e.network ? t('msg.cause.network') : describe(e));
         showMessage('error', () => t('msg.unknownOutcome', { cause: cause(), id }));
         $('#settle-btn').focus();
+      } else if (e.reason === 'POSSIBLE_DUPLICATE_BILL' && !state.confirmDuplicate) {
+        showError(e);
+        duplicate = e;
       } else if (e.reason === 'IDEMPOTENCY_CONFLICT' && retry) {
         showMessage('error', () => t('msg.conflictPending', { id }));
         loadToday();
@@ -1145,6 +1160,13 @@
     } finally {
       if (r.body.credential.type === 'E_VOUCHER') spendVoucher();
       setBusy('settle', false);
+    }
+    // A held duplicate: the cashier decides, having read when and as what it was settled
+    // (the gateway's message says), and the confirmed bill goes again with the same id.
+    // eslint-disable-next-line no-alert -- a native confirm is keyboard-accessible as is
+    if (duplicate && window.confirm(t('msg.confirmDuplicate', { reason: t('reason.POSSIBLE_DUPLICATE_BILL'), detail: duplicate.message }))) {
+      state.confirmDuplicate = true;
+      settle();
     }
   }
 
@@ -1257,6 +1279,7 @@
     state.result = null;
     state.resultSig = '';
     state.requestId = '';
+    state.confirmDuplicate = false;
     state.pending = false;
     state.settled = false;
     state.person = null;
