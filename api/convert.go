@@ -35,15 +35,16 @@ func credential(c *onestopv1.Credential) gateway.Credential {
 
 func settleRequest(r *onestopv1.SettleRequest) *gateway.SettleRequest {
 	req := &gateway.SettleRequest{
-		RequestID:     r.GetRequestId(),
-		InstitutionID: r.GetInstitutionId(),
-		Credential:    credential(r.GetCredential()),
-		MedType:       medTypes[r.GetMedType()],
-		SettleDate:    r.GetSettleDate(),
-		AdmissionDate: r.GetAdmissionDate(),
-		ReferralNo:    r.GetReferralNo(),
-		UseAccount:    r.GetUseAccount(),
-		Lines:         make([]gateway.BillLine, len(r.GetLines())),
+		RequestID:        r.GetRequestId(),
+		InstitutionID:    r.GetInstitutionId(),
+		Credential:       credential(r.GetCredential()),
+		MedType:          medTypes[r.GetMedType()],
+		SettleDate:       r.GetSettleDate(),
+		AdmissionDate:    r.GetAdmissionDate(),
+		ReferralNo:       r.GetReferralNo(),
+		UseAccount:       r.GetUseAccount(),
+		ConfirmDuplicate: r.GetConfirmDuplicate(),
+		Lines:            make([]gateway.BillLine, len(r.GetLines())),
 	}
 	for i, l := range r.GetLines() {
 		req.Lines[i] = gateway.BillLine{Code: l.GetCode(), Name: l.GetName(), Quantity: l.GetQuantity(), UnitPrice: l.GetUnitPrice(), Amount: l.GetAmount()}

@@ -46,6 +46,8 @@ const (
 	ReasonSettlementNotFound     = "SETTLEMENT_NOT_FOUND"
 	ReasonAlreadyCancelled       = "ALREADY_CANCELLED"
 	ReasonWrongInstitution       = "WRONG_INSTITUTION"
+	ReasonPossibleDuplicateBill  = "POSSIBLE_DUPLICATE_BILL" // the same bill was settled recently under another request id
+	ReasonConcurrentAdmission    = "CONCURRENT_ADMISSION"    // the person's inpatient stay overlaps one at another institution
 	ReasonUnauthenticated        = "UNAUTHENTICATED"
 	ReasonRateLimited            = "RATE_LIMITED"
 	ReasonEligibilityUnavailable = "ELIGIBILITY_UNAVAILABLE"

@@ -85,6 +85,29 @@ type SettleKey struct {
 	PersonKey     string
 	Year          int
 	AccountSince  time.Time // the snapshot's as-of: account payments after it are spent; zero: the bill does not use the account, AccountSpent is not read
+	// History asks for the person's earlier settlements the fraud checks need, read under
+	// the same lock as the position; zero: not read.
+	History HistoryQuery
+}
+
+// HistoryQuery names the earlier settlements of a person the fraud checks look at: those
+// settled since SettledSince (repeated bills), and inpatient stays that ended on or after
+// StaysEndingFrom (concurrent admissions). Cancelled settlements never count.
+type HistoryQuery struct {
+	SettledSince    time.Time
+	StaysEndingFrom policy.Date
+}
+
+// PastSettlement is what the fraud checks know of an earlier settlement.
+type PastSettlement struct {
+	ID              string
+	InstitutionID   string
+	RequestID       string
+	BillFingerprint string
+	MedType         string
+	AdmissionDate   policy.Date
+	SettleDate      policy.Date
+	SettledAt       time.Time
 }
 
 // CancelKey names one Cancel call.
@@ -101,6 +124,8 @@ type Position struct {
 	// AccountSpent is what the personal account paid since AccountSince, net of the
 	// cancellations since then: the snapshot's balance minus this is what is available.
 	AccountSpent decimal.Decimal
+	// History: the earlier settlements SettleKey.History asked for.
+	History []PastSettlement
 }
 
 // Observer is told what the settle pipeline did, for metrics: the gateway counts nothing
@@ -115,6 +140,9 @@ type Observer interface {
 	PreSettled(st *Settlement, inst *Institution)
 	// Cancelled: the ledger cancelled this settlement now (a replayed cancel is not told).
 	Cancelled(st *Settlement)
+	// Flagged: a Settle was held by a fraud check (reason POSSIBLE_DUPLICATE_BILL or
+	// CONCURRENT_ADMISSION).
+	Flagged(reason string, inst *Institution)
 }
 
 // nopObserver stands in for an unset Service.Observer.
@@ -124,3 +152,4 @@ func (nopObserver) Settled(*Settlement, *Institution)    {}
 func (nopObserver) Replayed(*Settlement)                 {}
 func (nopObserver) PreSettled(*Settlement, *Institution) {}
 func (nopObserver) Cancelled(*Settlement)                {}
+func (nopObserver) Flagged(string, *Institution)         {}

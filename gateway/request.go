@@ -36,6 +36,9 @@ type SettleRequest struct {
 	ReferralNo    string // non-empty = referred
 	UseAccount    bool
 	Lines         []BillLine
+	// ConfirmDuplicate: the cashier checked that a bill held as POSSIBLE_DUPLICATE_BILL is
+	// really a new one.
+	ConfirmDuplicate bool
 }
 
 type BillLine struct {
@@ -201,6 +204,10 @@ func (r *SettleRequest) hash() string {
 	put(r.AdmissionDate)
 	put(r.ReferralNo)
 	put(fmt.Sprint(r.UseAccount))
+	if r.ConfirmDuplicate {
+		// Only when set: hashes of requests stored before the flag existed stay the same.
+		put("confirm_duplicate")
+	}
 	put(fmt.Sprint(len(r.Lines)))
 	for _, l := range r.Lines {
 		put(l.Code)

@@ -36,6 +36,10 @@ type Service struct {
 	HighCost []HighCostRule
 	// Observer is told of settlements, replays, pre-settlements and cancellations; nil: nobody.
 	Observer Observer
+	// DuplicateWindow: a bill with the same person, institution and items as one settled
+	// this recently under another request id is held (POSSIBLE_DUPLICATE_BILL) until the
+	// cashier confirms it; 0 turns the check off.
+	DuplicateWindow time.Duration
 }
 
 // HighCostRule: alert when a person's out-of-pocket spending this year (cash + account, net
@@ -70,8 +74,19 @@ func (s *Service) Settle(ctx context.Context, caller Caller, req *SettleRequest)
 		PersonKey:     pc.person.Key,
 		Year:          pc.bill.settleDate.Year,
 		AccountSince:  pc.accountSince(),
+		History:       s.historyQuery(pc),
 	}
-	st, replayed, err := s.Ledger.Settle(ctx, key, pc.split)
+	st, replayed, err := s.Ledger.Settle(ctx, key, func(pos Position) (*Settlement, error) {
+		// Under the person's lock: two cashiers cannot both pass the same check.
+		if err := s.checkFraud(pc, pos.History); err != nil {
+			return nil, err
+		}
+		return pc.split(pos)
+	})
+	var flagged *Error
+	if errors.As(err, &flagged) && (flagged.Reason == ReasonPossibleDuplicateBill || flagged.Reason == ReasonConcurrentAdmission) {
+		s.observer().Flagged(flagged.Reason, pc.inst)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -399,18 +414,19 @@ func splitError(err error) error {
 func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemaining) *Settlement {
 	req := pc.bill.req
 	st := &Settlement{
-		InstitutionID: req.InstitutionID,
-		RequestID:     req.RequestID,
-		PersonKey:     pc.person.Key,
-		Year:          pc.bill.settleDate.Year,
-		State:         StateSettled,
-		Total:         res.Total,
-		PolicyScope:   res.PolicyScope,
-		FundTotal:     res.FundTotal(),
-		Hospital:      res.Hospital,
-		Account:       res.Account,
-		Cash:          res.Cash,
-		Deltas:        res.Deltas,
+		InstitutionID:   req.InstitutionID,
+		RequestID:       req.RequestID,
+		PersonKey:       pc.person.Key,
+		Year:            pc.bill.settleDate.Year,
+		State:           StateSettled,
+		Total:           res.Total,
+		PolicyScope:     res.PolicyScope,
+		FundTotal:       res.FundTotal(),
+		Hospital:        res.Hospital,
+		Account:         res.Account,
+		Cash:            res.Cash,
+		Deltas:          res.Deltas,
+		BillFingerprint: pc.bill.fingerprint(),
 		Receipt: Receipt{
 			MedType:          req.MedType,
 			SettleDate:       pc.bill.settleDate,
@@ -422,6 +438,9 @@ func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemain
 			EligibilityAsOf:  pc.person.AsOf,
 			EligibilityStale: pc.stale,
 		},
+	}
+	if req.MedType == policy.Inpatient {
+		st.Receipt.AdmissionDate = pc.bill.admission
 	}
 	for _, t := range res.Trace {
 		if t.Skipped == policy.SkippedFund && !slices.Contains(st.Receipt.Notes, noteAidNotHere) {

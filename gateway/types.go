@@ -119,6 +119,10 @@ type Settlement struct {
 
 	Receipt Receipt
 
+	// BillFingerprint identifies the bill's content (institution, medical type, items and
+	// quantities), to hold a repeat under a new request id (POSSIBLE_DUPLICATE_BILL).
+	BillFingerprint string `json:",omitempty"`
+
 	// Alerts are the high-cost thresholds this bill crossed; the ledger raises each once
 	// per person and year (a bill crossing one again after a cancellation raises nothing).
 	Alerts []HighCostAlert
@@ -148,6 +152,7 @@ type FundPayment struct {
 type Receipt struct {
 	MedType         string
 	SettleDate      policy.Date
+	AdmissionDate   policy.Date `json:",omitzero"` // inpatient stays: the stay is [AdmissionDate, SettleDate]
 	Excluded        decimal.Decimal
 	Overlimit       decimal.Decimal
 	Preselfpay      decimal.Decimal

@@ -107,7 +107,7 @@ func settleCmd(pre bool) *cobra.Command {
 	var cf clientFlags
 	var cred credentialFlags
 	var requestID, medType, date, admission, referral string
-	var useAccount bool
+	var useAccount, confirmDuplicate bool
 	var lines []string
 	name, short := "settle", "Settle a bill (结算) and print the split"
 	if pre {
@@ -128,7 +128,7 @@ func settleCmd(pre bool) *cobra.Command {
 			}
 			req := &onestopv1.SettleRequest{
 				RequestId: requestID, Credential: c, MedType: onestopv1.MedType(mt), SettleDate: date,
-				AdmissionDate: admission, ReferralNo: referral, UseAccount: useAccount,
+				AdmissionDate: admission, ReferralNo: referral, UseAccount: useAccount, ConfirmDuplicate: confirmDuplicate,
 			}
 			for _, l := range lines {
 				bl, err := parseLineFlag(l)
@@ -168,6 +168,7 @@ func settleCmd(pre bool) *cobra.Command {
 	cmd.Flags().StringVar(&admission, "admission", "", "admission date YYYY-MM-DD (inpatient)")
 	cmd.Flags().StringVar(&referral, "referral", "R", "referral number; empty = not referred")
 	cmd.Flags().BoolVar(&useAccount, "use-account", false, "let the personal account pay")
+	cmd.Flags().BoolVar(&confirmDuplicate, "confirm-duplicate", false, "settle a bill held as POSSIBLE_DUPLICATE_BILL: the cashier checked it is a new one")
 	cmd.Flags().StringArrayVar(&lines, "line", nil, "a bill line CODE:QUANTITY:UNIT_PRICE (repeat for each line)")
 	return cmd
 }

@@ -68,17 +68,18 @@ type config struct {
 	Freshness      time.Duration // eligibility older than this is marked stale
 
 	// Agencies and the outbox.
-	AgenciesURL   string   // base of an agency simulator: every agency at URL/agencies/<name>
-	Agency        []string // NAME=URL, overriding AgenciesURL for one agency
-	HighCost      string   // out-of-pocket alert threshold for everyone; "0" = off
-	HighCostAid   string   // the same for aid-category holders
-	AgencySimAddr string   // dev: where the in-process simulator listens; "" = none
-	AgencyPersons string   // dev: the simulator's persons
-	Pprof         bool     // serve /debug/pprof on the HTTP address
-	OutboxBatch   int      // messages a dispatcher claims at a time
-	OutboxWorkers int      // deliveries in flight at once
-	Dispatch      bool     // run the outbox dispatcher in this process
-	LogLevel      slog.Level
+	AgenciesURL     string        // base of an agency simulator: every agency at URL/agencies/<name>
+	Agency          []string      // NAME=URL, overriding AgenciesURL for one agency
+	HighCost        string        // out-of-pocket alert threshold for everyone; "0" = off
+	HighCostAid     string        // the same for aid-category holders
+	AgencySimAddr   string        // dev: where the in-process simulator listens; "" = none
+	AgencyPersons   string        // dev: the simulator's persons
+	Pprof           bool          // serve /debug/pprof on the HTTP address
+	OutboxBatch     int           // messages a dispatcher claims at a time
+	OutboxWorkers   int           // deliveries in flight at once
+	Dispatch        bool          // run the outbox dispatcher in this process
+	DuplicateWindow time.Duration // hold a repeated bill settled this recently (POSSIBLE_DUPLICATE_BILL)
+	LogLevel        slog.Level
 
 	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
 	TLSCert   string  // serve
@@ -104,6 +105,7 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug (every call, one line each), info (refusals), warn or error")
 	fs.IntVar(&c.OutboxBatch, "outbox-batch", 64, "outbox messages a dispatcher claims at a time")
 	fs.IntVar(&c.OutboxWorkers, "outbox-workers", 8, "outbox deliveries in flight at once")
+	fs.DurationVar(&c.DuplicateWindow, "duplicate-bill-window", 24*time.Hour, "hold a bill with the same person, institution and items as one settled this recently under another request id (POSSIBLE_DUPLICATE_BILL) until the cashier confirms; 0 = off")
 	fs.BoolVar(&c.Dispatch, "outbox-dispatch", true, "deliver outbox messages from this process; false: only settle (another replica delivers)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on --http-addr (profiling; keep the address private)")
 	fs.StringVar(&c.HighCostAid, "high-cost-aid-threshold", "10000.00", "the same for persons holding an aid category; 0 = off")
@@ -417,7 +419,7 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 	svc := &gateway.Service{
 		Directory: dir, Identity: idn, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
 		Policies:  func() *policy.Set { return policies },
-		Freshness: c.Freshness, OnStale: stale.Inc, HighCost: c.highCostRules(),
+		Freshness: c.Freshness, OnStale: stale.Inc, HighCost: c.highCostRules(), DuplicateWindow: c.DuplicateWindow,
 		Observer: metrics.NewSettlements(reg),
 	}
 	opts, creds, err := c.serverOptions(log)

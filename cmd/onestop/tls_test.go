@@ -151,6 +151,8 @@ func TestServeWithTLS(t *testing.T) {
 	if got, err := client(append(bill, "--tls-ca", caFile, "--cert", clientCert, "--key", clientKey)...); err != nil || !strings.Contains(got, "SETTLED") {
 		t.Errorf("settle by certificate: %v\n%s", err, got)
 	}
+	// The same bill again under a new request id would be held as a possible duplicate.
+	bill = append(bill, "--confirm-duplicate")
 	if got, err := client(append(bill, "--tls-ca", caFile, "--token", "dev-clinic-token")...); err != nil || !strings.Contains(got, "SETTLED") {
 		t.Errorf("settle by token over TLS: %v\n%s", err, got)
 	}

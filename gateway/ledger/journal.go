@@ -244,7 +244,9 @@ func (j *Journal) Settle(ctx context.Context, key gateway.SettleKey, split func(
 		}
 		return clone(st), true, nil
 	}
-	st, err := split(j.position(key.PersonKey, key.Year, key.AccountSince))
+	pos := j.position(key.PersonKey, key.Year, key.AccountSince)
+	pos.History = j.history(key.PersonKey, key.History)
+	st, err := split(pos)
 	if err != nil {
 		return nil, false, err
 	}
@@ -345,6 +347,32 @@ func (j *Journal) position(personKey string, year int, since time.Time) gateway.
 		}
 	}
 	return pos
+}
+
+// history is queueHistory's answer from memory.
+func (j *Journal) history(personKey string, q gateway.HistoryQuery) []gateway.PastSettlement {
+	if q == (gateway.HistoryQuery{}) {
+		return nil
+	}
+	var out []gateway.PastSettlement
+	for _, id := range j.byPerson[personKey] {
+		st := j.settlements[id]
+		if st.State == gateway.StateCancelled {
+			continue
+		}
+		recent := !q.SettledSince.IsZero() && !st.SettledAt.Before(q.SettledSince) && st.BillFingerprint != ""
+		stay := !q.StaysEndingFrom.IsZero() && st.Receipt.MedType == policy.Inpatient && !st.Receipt.SettleDate.Before(q.StaysEndingFrom)
+		if !recent && !stay {
+			continue
+		}
+		h := gateway.PastSettlement{ID: st.ID, InstitutionID: st.InstitutionID, RequestID: st.RequestID, BillFingerprint: st.BillFingerprint,
+			MedType: st.Receipt.MedType, AdmissionDate: st.Receipt.AdmissionDate, SettleDate: st.Receipt.SettleDate, SettledAt: st.SettledAt}
+		if h.AdmissionDate.IsZero() {
+			h.AdmissionDate = h.SettleDate
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 // Close closes the journal file.

@@ -121,6 +121,7 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 	})
 	var pos gateway.Position
 	queuePosition(b, &pos, key.PersonKey, key.Year, key.AccountSince)
+	queueHistory(b, &pos, key.PersonKey, key.History)
 	inTx = true
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, false, unavailable(err)
@@ -171,11 +172,17 @@ func QueueSettlement(b *pgx.Batch, st *gateway.Settlement) error {
 	if err != nil {
 		return gateway.Internal(err)
 	}
+	var admission *string
+	if !st.Receipt.AdmissionDate.IsZero() {
+		a := st.Receipt.AdmissionDate.String()
+		admission = &a
+	}
 	b.Queue(`insert into settlements (id, institution_id, request_id, request_hash, person_key, year, settle_date,
-		med_type, settled_at, total, policy_scope, fund_total, hospital, account, cash, receipt)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		med_type, settled_at, total, policy_scope, fund_total, hospital, account, cash, receipt, bill_fingerprint, admission_date)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, nullif($17, ''), $18::date)`,
 		st.ID, st.InstitutionID, st.RequestID, st.RequestHash, st.PersonKey, st.Year, st.Receipt.SettleDate.String(),
-		st.Receipt.MedType, st.SettledAt, st.Total, st.PolicyScope, st.FundTotal, st.Hospital, st.Account, st.Cash, receipt)
+		st.Receipt.MedType, st.SettledAt, st.Total, st.PolicyScope, st.FundTotal, st.Hospital, st.Account, st.Cash, receipt,
+		st.BillFingerprint, admission)
 	// Payments, deltas and the accumulator upserts go as one statement each, whatever the
 	// number of funds: Postgres's work per settlement is mostly per statement.
 	if n := len(st.Payments); n > 0 {
@@ -266,6 +273,40 @@ func queuePosition(b *pgx.Batch, pos *gateway.Position, personKey string, year i
 		- coalesce((select sum(account) from settlements where person_key = $1 and cancelled_at > $2 and cancelled_at is not null), 0)`,
 		personKey, since).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&pos.AccountSpent)
+	})
+}
+
+// queueHistory reads the earlier settlements the fraud checks asked for, in the settle's
+// first round trip (under the person's lock); nothing when the query is zero.
+func queueHistory(b *pgx.Batch, pos *gateway.Position, personKey string, q gateway.HistoryQuery) {
+	if q == (gateway.HistoryQuery{}) {
+		return
+	}
+	var since *time.Time
+	if !q.SettledSince.IsZero() {
+		since = &q.SettledSince
+	}
+	var stays *time.Time
+	if !q.StaysEndingFrom.IsZero() {
+		t := q.StaysEndingFrom.AsTime()
+		stays = &t
+	}
+	b.Queue(`select id::text, institution_id, request_id, coalesce(bill_fingerprint, ''), med_type,
+			coalesce(admission_date, settle_date), settle_date, settled_at
+		from settlements
+		where person_key = $1 and cancelled_at is null
+			and ((settled_at >= $2 and bill_fingerprint is not null) or (med_type = $4 and settle_date >= $3))`,
+		personKey, since, stays, policy.Inpatient).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var h gateway.PastSettlement
+			var admission, settled time.Time
+			if err := rows.Scan(&h.ID, &h.InstitutionID, &h.RequestID, &h.BillFingerprint, &h.MedType, &admission, &settled, &h.SettledAt); err != nil {
+				return err
+			}
+			h.AdmissionDate, h.SettleDate = policy.DateOf(admission), policy.DateOf(settled)
+			pos.History = append(pos.History, h)
+		}
+		return rows.Err()
 	})
 }
 

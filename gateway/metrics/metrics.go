@@ -23,6 +23,7 @@ type Settlements struct {
 	presettled *prometheus.CounterVec
 	replayed   prometheus.Counter
 	cancelled  prometheus.Counter
+	flagged    *prometheus.CounterVec
 }
 
 var _ gateway.Observer = (*Settlements)(nil)
@@ -52,9 +53,15 @@ func NewSettlements(reg prometheus.Registerer) *Settlements {
 		cancelled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "onestop_cancellations_total", Help: "Settlements cancelled (replayed cancellations not included).",
 		}),
+		flagged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onestop_fraud_flags_total", Help: "Settle calls held by a fraud check, by reason (POSSIBLE_DUPLICATE_BILL, CONCURRENT_ADMISSION) and institution level.",
+		}, []string{"reason", "level"}),
+	}
+	for _, r := range []string{gateway.ReasonPossibleDuplicateBill, gateway.ReasonConcurrentAdmission} {
+		m.flagged.WithLabelValues(r, "") // both series from the start: a rate reads 0, not "no data"
 	}
 	if reg != nil {
-		reg.MustRegister(m.settled, m.amount, m.billed, m.cash, m.presettled, m.replayed, m.cancelled)
+		reg.MustRegister(m.settled, m.amount, m.billed, m.cash, m.presettled, m.replayed, m.cancelled, m.flagged)
 	}
 	return m
 }
@@ -86,6 +93,11 @@ func (m *Settlements) PreSettled(st *gateway.Settlement, inst *gateway.Instituti
 
 // Cancelled counts a cancellation.
 func (m *Settlements) Cancelled(*gateway.Settlement) { m.cancelled.Inc() }
+
+// Flagged counts a Settle held by a fraud check.
+func (m *Settlements) Flagged(reason string, inst *gateway.Institution) {
+	m.flagged.WithLabelValues(reason, level(inst)).Inc()
+}
 
 // medType is the API's name of the med type (OUTPATIENT, …), the one terminals send and the
 // access log shows, rather than the policy engine's lower case.

@@ -162,8 +162,12 @@ type SettleRequest struct {
 	ReferralNo    string                 `protobuf:"bytes,7,opt,name=referral_no,json=referralNo,proto3" json:"referral_no,omitempty"`          // non-empty = referred
 	UseAccount    bool                   `protobuf:"varint,8,opt,name=use_account,json=useAccount,proto3" json:"use_account,omitempty"`         // false: the personal account pays nothing
 	Lines         []*BillLine            `protobuf:"bytes,9,rep,name=lines,proto3" json:"lines,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The cashier checked that a bill held with FAILED_PRECONDITION / POSSIBLE_DUPLICATE_BILL
+	// (the same person, institution and items settled recently under another request_id) is
+	// a new bill: settle it anyway.
+	ConfirmDuplicate bool `protobuf:"varint,10,opt,name=confirm_duplicate,json=confirmDuplicate,proto3" json:"confirm_duplicate,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SettleRequest) Reset() {
@@ -257,6 +261,13 @@ func (x *SettleRequest) GetLines() []*BillLine {
 		return x.Lines
 	}
 	return nil
+}
+
+func (x *SettleRequest) GetConfirmDuplicate() bool {
+	if x != nil {
+		return x.ConfirmDuplicate
+	}
+	return false
 }
 
 // One stage's payment: which fund, from which pool, under which aid category.
@@ -907,7 +918,7 @@ const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"\bquantity\x18\x03 \x01(\tR\bquantity\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x04 \x01(\tR\tunitPrice\x12\x16\n" +
-	"\x06amount\x18\x05 \x01(\tR\x06amount\"\xf3\x02\n" +
+	"\x06amount\x18\x05 \x01(\tR\x06amount\"\xa0\x03\n" +
 	"\rSettleRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12%\n" +
@@ -923,7 +934,9 @@ const file_onestop_v1_settlement_proto_rawDesc = "" +
 	"referralNo\x12\x1f\n" +
 	"\vuse_account\x18\b \x01(\bR\n" +
 	"useAccount\x12*\n" +
-	"\x05lines\x18\t \x03(\v2\x14.onestop.v1.BillLineR\x05lines\"\xc9\x01\n" +
+	"\x05lines\x18\t \x03(\v2\x14.onestop.v1.BillLineR\x05lines\x12+\n" +
+	"\x11confirm_duplicate\x18\n" +
+	" \x01(\bR\x10confirmDuplicate\"\xc9\x01\n" +
 	"\vFundPayment\x12\x12\n" +
 	"\x04fund\x18\x01 \x01(\tR\x04fund\x12\x1b\n" +
 	"\tfund_code\x18\x02 \x01(\tR\bfundCode\x12\x12\n" +

@@ -38,7 +38,9 @@ type SettlementServiceClient interface {
 	PreSettle(ctx context.Context, in *SettleRequest, opts ...grpc.CallOption) (*SettleResponse, error)
 	// Settles a bill once: the same (institution_id, request_id) with the same request answers
 	// the stored result with replayed = true; with a different request, ALREADY_EXISTS
-	// (IDEMPOTENCY_CONFLICT).
+	// (IDEMPOTENCY_CONFLICT). Fraud checks answer FAILED_PRECONDITION: POSSIBLE_DUPLICATE_BILL
+	// (resend with confirm_duplicate once the cashier has checked) and CONCURRENT_ADMISSION
+	// (an inpatient stay overlapping one at another institution; refused).
 	Settle(ctx context.Context, in *SettleRequest, opts ...grpc.CallOption) (*SettleResponse, error)
 	// Reverses a settlement of the calling institution, restoring the person's annual amounts.
 	CancelSettlement(ctx context.Context, in *CancelSettlementRequest, opts ...grpc.CallOption) (*CancelSettlementResponse, error)
@@ -108,7 +110,9 @@ type SettlementServiceServer interface {
 	PreSettle(context.Context, *SettleRequest) (*SettleResponse, error)
 	// Settles a bill once: the same (institution_id, request_id) with the same request answers
 	// the stored result with replayed = true; with a different request, ALREADY_EXISTS
-	// (IDEMPOTENCY_CONFLICT).
+	// (IDEMPOTENCY_CONFLICT). Fraud checks answer FAILED_PRECONDITION: POSSIBLE_DUPLICATE_BILL
+	// (resend with confirm_duplicate once the cashier has checked) and CONCURRENT_ADMISSION
+	// (an inpatient stay overlapping one at another institution; refused).
 	Settle(context.Context, *SettleRequest) (*SettleResponse, error)
 	// Reverses a settlement of the calling institution, restoring the person's annual amounts.
 	CancelSettlement(context.Context, *CancelSettlementRequest) (*CancelSettlementResponse, error)
