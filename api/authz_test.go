@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -20,16 +21,19 @@ import (
 // terminal is one authenticated (or not) way of calling the gateway, acting for a case's
 // institution and person.
 type terminal struct {
-	name        string
-	settlement  onestopv1.SettlementServiceClient
-	eligibility onestopv1.EligibilityServiceClient
-	ctx         context.Context
-	cl          *client
+	name           string
+	settlement     onestopv1.SettlementServiceClient
+	eligibility    onestopv1.EligibilityServiceClient
+	catalog        onestopv1.CatalogServiceClient
+	reconciliation onestopv1.ReconciliationServiceClient
+	ctx            context.Context
+	cl             *client
 }
 
 func newTerminal(name string, conn grpc.ClientConnInterface, ctx context.Context, cl *client) *terminal {
 	return &terminal{name: name, settlement: onestopv1.NewSettlementServiceClient(conn),
-		eligibility: onestopv1.NewEligibilityServiceClient(conn), ctx: ctx, cl: cl}
+		eligibility: onestopv1.NewEligibilityServiceClient(conn), catalog: onestopv1.NewCatalogServiceClient(conn),
+		reconciliation: onestopv1.NewReconciliationServiceClient(conn), ctx: ctx, cl: cl}
 }
 
 func bearer(token string) context.Context {
@@ -60,6 +64,28 @@ func rpcs(tm *terminal, inst string, person *client, settlementID, requestID str
 			_, err := tm.eligibility.GetEligibility(tm.ctx, &onestopv1.GetEligibilityRequest{InstitutionId: inst, Date: person.c.Visit.Date.String(),
 				Credential: &onestopv1.Credential{Type: onestopv1.CredentialType_ID_CARD, Value: person.idNumber}})
 			return err
+		},
+		"SearchItems": func() error {
+			_, err := tm.catalog.SearchItems(tm.ctx, &onestopv1.SearchItemsRequest{InstitutionId: inst, Query: "A"})
+			return err
+		},
+		"GetStatement": func() error {
+			_, err := tm.reconciliation.GetStatement(tm.ctx, &onestopv1.GetStatementRequest{InstitutionId: inst, Period: "2026-10"})
+			return err
+		},
+		"ListSettlements": func() error {
+			s, err := tm.reconciliation.ListSettlements(tm.ctx, &onestopv1.ListSettlementsRequest{InstitutionId: inst, Period: "2026-10"})
+			if err != nil {
+				return err
+			}
+			for {
+				if _, err := s.Recv(); err != nil {
+					if err == io.EOF {
+						return nil
+					}
+					return err
+				}
+			}
 		},
 	}
 }
@@ -167,7 +193,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Fatalf("%s reading its own settlement: %v, %v", tm.name, got.GetState(), err)
 				}
 				own := rpcs(tm, tm.cl.inst, tm.cl, settled[tm], "own-2")
-				for _, name := range []string{"PreSettle", "GetEligibility", "CancelSettlement"} {
+				for _, name := range []string{"PreSettle", "GetEligibility", "GetStatement", "ListSettlements", "CancelSettlement"} {
 					if err := own[name](); err != nil {
 						t.Errorf("%s %s for its own institution: %v", tm.name, name, err)
 					}
@@ -199,6 +225,8 @@ func TestRateLimitPerTerminal(t *testing.T) {
 			wantRefused(t, "the call after the burst", err, codes.ResourceExhausted, "RATE_LIMITED")
 		}
 	}
+	// A stream is a call like any other: over the limit, it does not open.
+	wantRefused(t, "a stream after the burst", rpcs(ta, a.inst, a, "", "")["ListSettlements"](), codes.ResourceExhausted, "RATE_LIMITED")
 	if err := rpcs(tb, b.inst, b, "", "")["GetEligibility"](); err != nil {
 		t.Errorf("another terminal: %v", err)
 	}

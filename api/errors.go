@@ -85,3 +85,13 @@ func errorInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 		return resp, nil
 	}
 }
+
+// errorStreamInterceptor is errorInterceptor for server streams (ListSettlements).
+func errorStreamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := handler(srv, ss); err != nil {
+			return Status(ss.Context(), log, err).Err()
+		}
+		return nil
+	}
+}

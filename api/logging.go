@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -34,11 +35,11 @@ func accessOf(ctx context.Context) *access {
 // accessLog logs one line per finished call: method, institution, terminal, how it
 // authenticated, code, reason and duration. Deliberately not logged: request and response
 // bodies (ID numbers, names), metadata (the authorization header) and the token itself.
-func accessLog(log *slog.Logger) grpc.UnaryServerInterceptor {
-	inner := logging.UnaryServerInterceptor(
-		logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-			log.Log(ctx, slog.Level(lvl), msg, fields...)
-		}),
+func accessLog(log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	opts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey),
 		logging.WithTimestampFormat(time.RFC3339Nano),
@@ -61,10 +62,15 @@ func accessLog(log *slog.Logger) grpc.UnaryServerInterceptor {
 			}
 			return logging.Fields{"institution", a.caller.Institution.ID, "terminal", a.caller.TerminalID, "auth", a.auth}
 		}),
-	)
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		return inner(context.WithValue(ctx, accessKey{}, &access{}), req, info, handler)
 	}
+	unary, stream := logging.UnaryServerInterceptor(logger, opts...), logging.StreamServerInterceptor(logger, opts...)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			return unary(context.WithValue(ctx, accessKey{}, &access{}), req, info, handler)
+		}, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			ws := middleware.WrapServerStream(ss)
+			ws.WrappedContext = context.WithValue(ss.Context(), accessKey{}, &access{})
+			return stream(srv, ws, info, handler)
+		}
 }
 
 // accessLevel: a call that succeeded is Debug — the ledger and the metrics already hold it,

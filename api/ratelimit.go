@@ -21,7 +21,22 @@ func RateLimit(perSecond float64, burst int) grpc.ServerOption {
 		return grpc.EmptyServerOption{}
 	}
 	l := &limiter{limit: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[terminalKey]*rate.Limiter{}}
-	return grpc.ChainUnaryInterceptor(l.intercept)
+	return rateLimitOption{l: l}
+}
+
+// rateLimitOption carries the limiter to NewServer, which places it inside authentication
+// for unary calls and streams alike (a grpc.ServerOption cannot carry both itself).
+type rateLimitOption struct {
+	grpc.EmptyServerOption
+	l *limiter
+}
+
+// stream limits a stream when it opens: one call, however many messages it answers.
+func (l *limiter) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if _, err := l.intercept(ss.Context(), nil, nil, func(context.Context, any) (any, error) { return nil, nil }); err != nil {
+		return err
+	}
+	return handler(srv, ss)
 }
 
 // terminalKey: only authenticated terminals get a bucket, so the map is bounded by the
@@ -56,4 +71,18 @@ func (l *limiter) bucket(k terminalKey) *rate.Limiter {
 		l.buckets[k] = b
 	}
 	return b
+}
+
+// rateLimiter takes RateLimit out of opts; nil when it is not there (or turned off).
+func rateLimiter(opts []grpc.ServerOption) ([]grpc.ServerOption, *limiter) {
+	var l *limiter
+	rest := opts[:0:0]
+	for _, o := range opts {
+		if ro, ok := o.(rateLimitOption); ok {
+			l = ro.l
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest, l
 }

@@ -2,11 +2,8 @@ package api
 
 import (
 	"context"
-	"log/slog"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	onestopv1 "onestop/api/onestop/v1"
 	"onestop/gateway"
@@ -21,33 +18,14 @@ func (h *handlers) GetStatement(ctx context.Context, req *onestopv1.GetStatement
 	return statement(st), nil
 }
 
-// ListSettlements streams the settlements of a period (对明细账). The server's interceptors
-// (authentication, error statuses, panic recovery) are unary ones, so this stream does their
-// work itself: a terminal sees the same statuses here as on every other call.
-func (h *handlers) ListSettlements(req *onestopv1.ListSettlementsRequest, stream grpc.ServerStreamingServer[onestopv1.SettlementLine]) (err error) {
-	ctx := stream.Context()
-	log := slog.Default()
-	defer func() {
-		if p := recover(); p != nil {
-			log.ErrorContext(ctx, "panic in handler", "panic", p, "method", "ListSettlements")
-			err = status.Error(codes.Internal, "internal error")
-		}
-	}()
-	c := caller(ctx)
-	if c.Institution == nil {
-		if c, _, err = identify(ctx, h.svc.Directory); err != nil {
-			return Status(ctx, log, err).Err()
-		}
-	}
-	err = h.svc.ListSettlements(ctx, c, gateway.ListRequest{
+// ListSettlements streams the settlements of a period (对明细账). The server's stream
+// interceptors authenticate, rate-limit, log and convert errors as for every other call.
+func (h *handlers) ListSettlements(req *onestopv1.ListSettlementsRequest, stream grpc.ServerStreamingServer[onestopv1.SettlementLine]) error {
+	return h.svc.ListSettlements(stream.Context(), caller(stream.Context()), gateway.ListRequest{
 		InstitutionID: req.GetInstitutionId(), Period: req.GetPeriod(), From: req.GetFrom(), To: req.GetTo(),
 	}, func(st *gateway.Settlement) error {
 		return stream.Send(settlementLine(st))
 	})
-	if err != nil {
-		return Status(ctx, log, err).Err()
-	}
-	return nil
 }
 
 func statement(st *gateway.Statement) *onestopv1.Statement {

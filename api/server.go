@@ -27,29 +27,34 @@ const MaxRequestBytes = 1 << 20
 // service (reported SERVING) and server reflection. Interceptors, outermost first: the
 // access log (outermost so it sees every call's final code, panics included), the
 // metrics (WithMetrics in opts), panic recovery, status conversion, terminal
-// authentication (onestop.v1 services only), then the interceptors of the other opts
-// (RateLimit): they see the authenticated caller.
+// authentication (onestop.v1 services only), then the rate limit (RateLimit in opts): it
+// sees the authenticated caller. Streams (ListSettlements) pass the same chain.
 func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	authn := auth.UnaryServerInterceptor(authenticate(svc.Directory))
 	onlyOnestop := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
 		return strings.HasPrefix(c.FullMethod(), "/onestop.v1.")
 	})
+	streamAuthn := auth.StreamServerInterceptor(authenticate(svc.Directory))
 	opts, metrics := serverMetrics(opts)
-	chain := []grpc.UnaryServerInterceptor{accessLog(log)}
-	var own []grpc.ServerOption
+	opts, limiter := rateLimiter(opts)
+	logUnary, logStream := accessLog(log)
+	chain := []grpc.UnaryServerInterceptor{logUnary}
+	streams := []grpc.StreamServerInterceptor{logStream}
 	if metrics != nil {
 		chain = append(chain, metrics.UnaryServerInterceptor())
-		own = append(own, grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor()))
+		streams = append(streams, metrics.StreamServerInterceptor())
 	}
-	chain = append(chain,
-		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-			log.ErrorContext(ctx, "panic in handler", "panic", p)
-			return status.Error(codes.Internal, "internal error")
-		})),
-		errorInterceptor(log),
-		selector.UnaryServerInterceptor(authn, onlyOnestop),
-	)
-	own = append(own, grpc.MaxRecvMsgSize(MaxRequestBytes), grpc.ChainUnaryInterceptor(chain...))
+	recovered := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in handler", "panic", p)
+		return status.Error(codes.Internal, "internal error")
+	})
+	chain = append(chain, recovery.UnaryServerInterceptor(recovered), errorInterceptor(log), selector.UnaryServerInterceptor(authn, onlyOnestop))
+	streams = append(streams, recovery.StreamServerInterceptor(recovered), errorStreamInterceptor(log), selector.StreamServerInterceptor(streamAuthn, onlyOnestop))
+	if limiter != nil {
+		chain = append(chain, limiter.intercept)
+		streams = append(streams, limiter.stream)
+	}
+	own := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxRequestBytes), grpc.ChainUnaryInterceptor(chain...), grpc.ChainStreamInterceptor(streams...)}
 	srv := grpc.NewServer(append(own, opts...)...)
 	h := &handlers{svc: svc}
 	onestopv1.RegisterSettlementServiceServer(srv, h)
