@@ -85,7 +85,7 @@ func settleResponse(st *gateway.Settlement, replayed bool, inst *gateway.Institu
 		Account:          money(st.Account),
 		Cash:             money(st.Cash),
 		Person:           personSummary(r.Person),
-		Policy:           &onestopv1.PolicyRef{Id: r.Policy.ID, Name: r.Policy.Name, Region: r.Policy.Region, Year: int32(r.Policy.Year)},
+		Policy:           policyRef(r.Policy),
 		EligibilityAsOf:  timestamp(r.EligibilityAsOf),
 		EligibilityStale: r.EligibilityStale,
 		Notes:            r.Notes,
@@ -159,7 +159,7 @@ func eligibilityResponse(v *gateway.EligibilityView) *onestopv1.GetEligibilityRe
 		Flags:             v.Flags,
 		Remaining:         remaining(v.Remaining),
 		AccountBalance:    money(v.AccountBalance),
-		Policy:            &onestopv1.PolicyRef{Id: v.Policy.ID, Name: v.Policy.Name, Region: v.Policy.Region, Year: int32(v.Policy.Year)},
+		Policy:            policyRef(v.Policy),
 		EligibilityAsOf:   timestamp(v.AsOf),
 		EligibilityStale:  v.Stale,
 		AidPaidHere:       v.AidPaidHere,
@@ -170,4 +170,8 @@ func eligibilityResponse(v *gateway.EligibilityView) *onestopv1.GetEligibilityRe
 		resp.Categories = append(resp.Categories, &onestopv1.AidCategory{Code: c.Code, From: c.From.String(), To: c.To.String()})
 	}
 	return resp
+}
+
+func policyRef(p gateway.PolicyRef) *onestopv1.PolicyRef {
+	return &onestopv1.PolicyRef{Id: p.ID, Name: p.Name, Region: p.Region, Year: int32(p.Year), File: p.File, Version: p.Version}
 }

@@ -28,3 +28,8 @@ PATH="$bin:$PATH" protoc -I . -I /usr/include --descriptor_set_in="$bin/googleap
   --grpc-gateway_out=. --grpc-gateway_opt=paths=source_relative \
   --openapiv2_out=openapi --openapiv2_opt=allow_merge=true,merge_file_name=onestop,json_names_for_fields=false,openapi_configuration=openapi/config.yaml \
   onestop/v1/*.proto
+# Operator RPCs: gRPC only, so no REST gateway and no OpenAPI entry.
+PATH="$bin:$PATH" protoc -I . \
+  --go_out=. --go_opt=paths=source_relative \
+  --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+  onestop/admin/v1/*.proto

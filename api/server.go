@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	adminv1 "onestop/api/onestop/admin/v1"
 	onestopv1 "onestop/api/onestop/v1"
 	"onestop/gateway"
 )
@@ -35,6 +36,14 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 		return strings.HasPrefix(c.FullMethod(), "/onestop.v1.")
 	})
 	streamAuthn := auth.StreamServerInterceptor(authenticate(svc.Directory))
+	opts, admin := adminConfig(opts)
+	adminToken := ""
+	if admin != nil {
+		adminToken = admin.TokenSHA256
+	}
+	onlyAdmin := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return strings.HasPrefix(c.FullMethod(), "/onestop.admin.v1.")
+	})
 	opts, metrics := serverMetrics(opts)
 	opts, limiter := rateLimiter(opts)
 	logUnary, logStream := accessLog(log)
@@ -48,7 +57,8 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 		log.ErrorContext(ctx, "panic in handler", "panic", p)
 		return status.Error(codes.Internal, "internal error")
 	})
-	chain = append(chain, recovery.UnaryServerInterceptor(recovered), errorInterceptor(log), selector.UnaryServerInterceptor(authn, onlyOnestop))
+	chain = append(chain, recovery.UnaryServerInterceptor(recovered), errorInterceptor(log), selector.UnaryServerInterceptor(authn, onlyOnestop),
+		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(adminAuth(adminToken)), onlyAdmin))
 	streams = append(streams, recovery.StreamServerInterceptor(recovered), errorStreamInterceptor(log), selector.StreamServerInterceptor(streamAuthn, onlyOnestop))
 	if limiter != nil {
 		chain = append(chain, limiter.intercept)
@@ -61,6 +71,9 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 	onestopv1.RegisterEligibilityServiceServer(srv, h)
 	onestopv1.RegisterCatalogServiceServer(srv, h)
 	onestopv1.RegisterReconciliationServiceServer(srv, h)
+	if admin != nil {
+		adminv1.RegisterAdminServiceServer(srv, &adminServer{a: *admin})
+	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)

@@ -69,7 +69,7 @@ func (s *Service) GetEligibility(ctx context.Context, caller Caller, req *Eligib
 		Person:         summary(person),
 		Flags:          person.Flags,
 		AccountBalance: person.accountAvailable(pos.AccountSpent),
-		Policy:         PolicyRef{ID: p.ID, Name: p.Name, Region: p.Region, Year: p.Year},
+		Policy:         policyRef(p),
 		AsOf:           person.AsOf,
 		Stale:          s.stale(person),
 		AidPaidHere:    inst.AidDesignated,

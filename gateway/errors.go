@@ -46,6 +46,8 @@ const (
 	ReasonSettlementNotFound     = "SETTLEMENT_NOT_FOUND"
 	ReasonAlreadyCancelled       = "ALREADY_CANCELLED"
 	ReasonWrongInstitution       = "WRONG_INSTITUTION"
+	ReasonAdminDisabled          = "ADMIN_DISABLED"          // admin RPCs need serve --admin-token-sha256
+	ReasonPolicyInvalid          = "POLICY_INVALID"          // a policy reload found a bad file; the old set stays
 	ReasonPossibleDuplicateBill  = "POSSIBLE_DUPLICATE_BILL" // the same bill was settled recently under another request id
 	ReasonConcurrentAdmission    = "CONCURRENT_ADMISSION"    // the person's inpatient stay overlaps one at another institution
 	ReasonUnauthenticated        = "UNAUTHENTICATED"

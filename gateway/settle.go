@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -434,7 +435,7 @@ func (pc *prepared) settlement(res *policy.Result, remaining []policy.PoolRemain
 			Overlimit:        res.Overlimit,
 			Preselfpay:       res.Preselfpay,
 			Person:           pc.personSummary(),
-			Policy:           PolicyRef{ID: pc.policy.ID, Name: pc.policy.Name, Region: pc.policy.Region, Year: pc.policy.Year},
+			Policy:           policyRef(pc.policy),
 			EligibilityAsOf:  pc.person.AsOf,
 			EligibilityStale: pc.stale,
 		},
@@ -521,4 +522,8 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+func policyRef(p *policy.Policy) PolicyRef {
+	return PolicyRef{ID: p.ID, Name: p.Name, Region: p.Region, Year: p.Year, File: filepath.Base(p.File), Version: p.Version}
 }

@@ -202,6 +202,10 @@ type PolicyRef struct {
 	Name   string
 	Region string
 	Year   int
+	// File (its base name) and Version (of its content) say exactly which policy text split
+	// the bill, across reloads (SIGHUP, ReloadPolicies). Empty in settlements stored before.
+	File    string `json:",omitempty"`
+	Version string `json:",omitempty"`
 }
 
 // Cancellation reverses one settlement (结算撤销).

@@ -23,7 +23,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(policyCmd(), serveCmd(), devCmd(), settleCmd(false), settleCmd(true), cancelCmd(), eligibilityCmd(), voucherCmd(), snapshotCmd(), migrateCmd(), agencySimCmd(), outboxCmd(), loadgenCmd(), receiptCmd(), reconcileCmd(), auditCmd())
+	root.AddCommand(policyCmd(), serveCmd(), devCmd(), settleCmd(false), settleCmd(true), cancelCmd(), eligibilityCmd(), voucherCmd(), snapshotCmd(), migrateCmd(), agencySimCmd(), outboxCmd(), loadgenCmd(), receiptCmd(), reconcileCmd(), auditCmd(), healthcheckCmd(), adminCmd())
 	return root
 }
 

@@ -68,18 +68,19 @@ type config struct {
 	Freshness      time.Duration // eligibility older than this is marked stale
 
 	// Agencies and the outbox.
-	AgenciesURL     string        // base of an agency simulator: every agency at URL/agencies/<name>
-	Agency          []string      // NAME=URL, overriding AgenciesURL for one agency
-	HighCost        string        // out-of-pocket alert threshold for everyone; "0" = off
-	HighCostAid     string        // the same for aid-category holders
-	AgencySimAddr   string        // dev: where the in-process simulator listens; "" = none
-	AgencyPersons   string        // dev: the simulator's persons
-	Pprof           bool          // serve /debug/pprof on the HTTP address
-	OutboxBatch     int           // messages a dispatcher claims at a time
-	OutboxWorkers   int           // deliveries in flight at once
-	Dispatch        bool          // run the outbox dispatcher in this process
-	DuplicateWindow time.Duration // hold a repeated bill settled this recently (POSSIBLE_DUPLICATE_BILL)
-	LogLevel        slog.Level
+	AgenciesURL      string        // base of an agency simulator: every agency at URL/agencies/<name>
+	Agency           []string      // NAME=URL, overriding AgenciesURL for one agency
+	HighCost         string        // out-of-pocket alert threshold for everyone; "0" = off
+	HighCostAid      string        // the same for aid-category holders
+	AgencySimAddr    string        // dev: where the in-process simulator listens; "" = none
+	AgencyPersons    string        // dev: the simulator's persons
+	Pprof            bool          // serve /debug/pprof on the HTTP address
+	OutboxBatch      int           // messages a dispatcher claims at a time
+	OutboxWorkers    int           // deliveries in flight at once
+	Dispatch         bool          // run the outbox dispatcher in this process
+	DuplicateWindow  time.Duration // hold a repeated bill settled this recently (POSSIBLE_DUPLICATE_BILL)
+	AdminTokenSHA256 string        // admin RPCs (ReloadPolicies); "" = refused
+	LogLevel         slog.Level
 
 	// Terminal security. TLS is serve only: onestop dev stays plaintext on loopback.
 	TLSCert   string  // serve
@@ -111,7 +112,8 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringVar(&c.HighCostAid, "high-cost-aid-threshold", "10000.00", "the same for persons holding an aid category; 0 = off")
 	fs.StringVar(&c.Institutions, "institutions", "", "institutions YAML")
 	fs.StringVar(&c.Catalog, "catalog", "", "catalog CSV")
-	fs.StringVar(&c.Policies, "policies", "", "directory of policy YAML files")
+	fs.StringVar(&c.Policies, "policies", "", "directory of policy YAML files (reloaded on SIGHUP and by the admin ReloadPolicies RPC)")
+	fs.StringVar(&c.AdminTokenSHA256, "admin-token-sha256", "", "sha256 (hex) of the operators' admin token for onestop.admin.v1 (policy reload); empty: admin RPCs refused")
 	fs.StringVar(&c.Timezone, "timezone", "Asia/Shanghai", "time zone of 'today' for settlement dates")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 50, "calls a second per terminal, on average; 0 = no limit")
 	fs.IntVar(&c.RateBurst, "rate-burst", 100, "calls a terminal may make at once before --rate-limit applies")
@@ -379,7 +381,7 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 	// Masking is the last line of defense should any code log an ID number or a token.
 	log := slog.New(api.MaskingHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})))
 	loc, _ := time.LoadLocation(c.Timezone)
-	policies, err := policy.LoadDir(c.Policies)
+	policies, err := policy.OpenCurrent(c.Policies)
 	if err != nil {
 		return err
 	}
@@ -418,7 +420,7 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 	reg.MustRegister(stale)
 	svc := &gateway.Service{
 		Directory: dir, Identity: idn, Eligibility: elig, Catalog: catalog, Ledger: l, Location: loc,
-		Policies:  func() *policy.Set { return policies },
+		Policies:  policies.Set,
 		Freshness: c.Freshness, OnStale: stale.Inc, HighCost: c.highCostRules(), DuplicateWindow: c.DuplicateWindow,
 		Observer: metrics.NewSettlements(reg),
 	}
@@ -427,7 +429,10 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 		return err
 	}
 	opts = append(opts, api.WithMetrics(reg))
-	srv, health := api.NewServer(svc, log, append(opts, creds...)...)
+	admin := api.WithAdmin(api.Admin{TokenSHA256: c.AdminTokenSHA256, Reload: func() (*policy.Set, bool, error) {
+		return reloadPolicies(policies, log)
+	}})
+	srv, health := api.NewServer(svc, log, append(append(opts, creds...), admin)...)
 	restSrv, _ := api.NewServer(svc, log, opts...)
 	rest, err := api.NewREST(restSrv, dir)
 	if err != nil {
@@ -464,11 +469,24 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 		return err
 	}
 	log.Info("onestop serving", "grpc", lis.Addr().String(), "http", hlis.Addr().String(),
-		"policies", len(policies.All()), "eligibility", persons, "catalog items", catalog.Len(),
+		"policies", len(policies.Set().All()), "eligibility", persons, "catalog items", catalog.Len(),
 		"tls", c.TLSCert != "", "client certificates", c.ClientCA != "", "rate limit", c.RateLimit, "rate burst", c.RateBurst)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reloadPolicies(policies, log) //nolint:errcheck // logged; the old set stays on error
+			}
+		}
+	}()
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(lis) }()
 	go func() { errc <- hsrv.Serve(hlis) }()
@@ -489,4 +507,20 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hsrv.Shutdown(shutdownCtx)
+}
+
+// reloadPolicies switches to the policy directory as it is now, when every file in it is
+// valid, and says what happened; on error the set in use stays.
+func reloadPolicies(c *policy.Current, log *slog.Logger) (*policy.Set, bool, error) {
+	set, changed, err := c.Reload()
+	if err != nil {
+		log.Error("policy reload refused; the policies in use are unchanged", "err", err)
+		return set, false, err
+	}
+	var loaded []string
+	for _, p := range set.All() {
+		loaded = append(loaded, p.ID+"@"+p.Version)
+	}
+	log.Info("policies reloaded", "changed", changed, "policies", strings.Join(loaded, " "))
+	return set, changed, nil
 }

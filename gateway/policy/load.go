@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -43,6 +45,8 @@ func Parse(name string, data []byte) (*Policy, error) {
 	}
 	p.File = name
 	p.ID = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(name), ".yaml"), ".yml")
+	sum := sha256.Sum256(data)
+	p.Version = hex.EncodeToString(sum[:8])
 	p.assignSlots()
 	return p, nil
 }

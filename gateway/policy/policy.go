@@ -10,6 +10,7 @@ type Policy struct {
 	Stages          []Stage
 	File            string // where it was loaded from
 	ID              string // the file name without ".yaml": what case files call it
+	Version         string // of the file's content (sha256, 16 hex digits): which text a settlement used
 
 	keys []string // every accumulator key a stage touches; slot i of a split's state is keys[i]
 }

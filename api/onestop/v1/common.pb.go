@@ -263,6 +263,8 @@ type PolicyRef struct {
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Region        string                 `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
 	Year          int32                  `protobuf:"varint,4,opt,name=year,proto3" json:"year,omitempty"`
+	File          string                 `protobuf:"bytes,5,opt,name=file,proto3" json:"file,omitempty"`       // the policy file's name
+	Version       string                 `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"` // of the file's content: which text split the bill, across reloads
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,6 +325,20 @@ func (x *PolicyRef) GetYear() int32 {
 		return x.Year
 	}
 	return 0
+}
+
+func (x *PolicyRef) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *PolicyRef) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 // What is left of one pool's annual threshold and cap for the person.
@@ -434,12 +450,14 @@ const file_onestop_v1_common_proto_rawDesc = "" +
 	"\x10id_number_masked\x18\x02 \x01(\tR\x0eidNumberMasked\x12\x16\n" +
 	"\x06scheme\x18\x03 \x01(\tR\x06scheme\x12\x16\n" +
 	"\x06status\x18\x04 \x01(\tR\x06status\x12%\n" +
-	"\x0einsured_region\x18\x05 \x01(\tR\rinsuredRegion\"[\n" +
+	"\x0einsured_region\x18\x05 \x01(\tR\rinsuredRegion\"\x89\x01\n" +
 	"\tPolicyRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
 	"\x06region\x18\x03 \x01(\tR\x06region\x12\x12\n" +
-	"\x04year\x18\x04 \x01(\x05R\x04year\"\xe9\x01\n" +
+	"\x04year\x18\x04 \x01(\x05R\x04year\x12\x12\n" +
+	"\x04file\x18\x05 \x01(\tR\x04file\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\tR\aversion\"\xe9\x01\n" +
 	"\rPoolRemaining\x12\x12\n" +
 	"\x04fund\x18\x01 \x01(\tR\x04fund\x12\x12\n" +
 	"\x04pool\x18\x02 \x01(\tR\x04pool\x12%\n" +
