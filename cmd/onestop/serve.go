@@ -32,6 +32,7 @@ import (
 
 	"onestop/api"
 	"onestop/api/receipt"
+	"onestop/api/web"
 	"onestop/cache"
 	"onestop/gateway"
 	"onestop/gateway/ledger"
@@ -456,6 +457,7 @@ func run(ctx context.Context, c *config, l gateway.Ledger, stderr io.Writer, ext
 	mux.Handle("/v1/", rest.Handler)
 	mux.Handle("GET /openapi.json", api.OpenAPI())
 	mux.Handle("/receipts/", receipt.Handler(rest.Settlement, loc))
+	mux.Handle("/", web.Handler()) // the web cashier; unknown paths are 404 there
 	if c.Pprof {
 		// Off by default: profiles reveal internals and cost CPU while taken.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
