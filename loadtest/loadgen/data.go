@@ -378,7 +378,12 @@ func makeBills(people []person, n int, rng *rand.Rand, now time.Time) []Bill {
 			b.Credential = credential(rng, p)
 			b.UseAccount = p.employee
 		default:
-			b = inpatient(rng, now)
+			// A person's stays are all at one hospital: stays at two at once would be refused
+			// as concurrent admissions (CONCURRENT_ADMISSION), as they should be.
+			p := people[rng.IntN(len(people))]
+			b = inpatient(rng, now, hospitalOf(p))
+			b.Credential = credential(rng, p)
+			b.UseAccount = p.employee && rng.IntN(10) < 7
 		}
 		if b.Credential.Value == "" {
 			p := people[rng.IntN(len(people))]
@@ -423,11 +428,15 @@ func chronic(rng *rand.Rand, p person) Bill {
 	return b
 }
 
-func inpatient(rng *rand.Rand, now time.Time) Bill {
-	inst := "LH2"
-	if rng.IntN(2) == 0 {
-		inst = "LH3"
+// hospitalOf is where a person's inpatient stays happen: LH2 or LH3, fixed per person.
+func hospitalOf(p person) string {
+	if p.id[len(p.id)-2]%2 == 0 {
+		return "LH2"
 	}
+	return "LH3"
+}
+
+func inpatient(rng *rand.Rand, now time.Time, inst string) Bill {
 	days := 1 + rng.IntN(9)
 	admitted := now.AddDate(0, 0, -days)
 	// Within the settlement's year: a stay across New Year is not what this data is about.
