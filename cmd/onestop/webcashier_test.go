@@ -27,8 +27,8 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
-// screenshotDir is where CI collects the screenshots as artifacts; the committed copies
-// show what the page looks like.
+// screenshotDir is where CI (CI=true) or ONESTOP_SCREENSHOTS=1 puts the screenshots, the
+// CI artifacts; the committed copies show what the page looks like.
 var screenshotDir = filepath.Join("..", "..", "testdata", "screenshots")
 
 // TestWebCashier drives the web cashier at "/" of onestop dev in headless Chromium, from
@@ -524,10 +524,16 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string, shot chromed
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+	// Into the checkout only in CI (the artifacts) or when asked: every run's ids and times
+	// differ, and a local test run should not leave the tree modified.
+	dir := t.TempDir()
+	if os.Getenv("CI") == "true" || os.Getenv("ONESTOP_SCREENSHOTS") != "" {
+		dir = screenshotDir
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(screenshotDir, name), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
