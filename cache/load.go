@@ -65,6 +65,9 @@ func (r *Redis) Load(ctx context.Context, file *SnapshotFile, opt LoadOptions) (
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if r.err != nil {
+		return nil, r.err
+	}
 	start := opt.Now()
 	lines, err := file.Lines()
 	if err != nil {
@@ -180,7 +183,7 @@ func (r *Redis) Load(ctx context.Context, file *SnapshotFile, opt LoadOptions) (
 	if err := r.rdb.HSet(ctx, r.versionKey(v, "meta"), "persons", sum.Persons, "loaded_at", now).Err(); err != nil {
 		return sum, err
 	}
-	prev, err := switchScript.Run(ctx, r.rdb, nil, r.prefix, v, now).Text()
+	prev, err := switchScript.Run(ctx, r.rdb, r.scriptKeys(), r.prefix, v, now).Text()
 	if err != nil {
 		return sum, err
 	}
@@ -254,7 +257,7 @@ func (r *Redis) keepLoading(ctx context.Context, cancel context.CancelCauseFunc,
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := keepLoadingScript.Run(ctx, r.rdb, nil, r.prefix, v, loadingTTL.Milliseconds()).Int()
+			n, err := keepLoadingScript.Run(ctx, r.rdb, r.scriptKeys(), r.prefix, v, loadingTTL.Milliseconds()).Int()
 			if err == nil && n == 0 {
 				cancel(errors.New("the loading mark was lost (Redis restarted, or the load stalled past its TTL)"))
 				return
@@ -304,7 +307,7 @@ func (r *Redis) abandon(ctx context.Context, v string, buckets int) {
 		}
 		keys = keys[n:]
 	}
-	releaseLoading.Run(ctx, r.rdb, nil, r.prefix, v)
+	releaseLoading.Run(ctx, r.rdb, r.scriptKeys(), r.prefix, v)
 }
 
 var releaseLoading = redis.NewScript(`
@@ -326,6 +329,9 @@ var ErrInvalidLine = errors.New("invalid line")
 // progress) and announces it, so every gateway drops its cached copy. Records without
 // as_of are as of now.
 func (r *Redis) ApplyDelta(ctx context.Context, l *Line, now time.Time) error {
+	if r.err != nil {
+		return r.err
+	}
 	var op string
 	var key, card, record []byte
 	switch l.Op {
@@ -350,7 +356,7 @@ func (r *Redis) ApplyDelta(ctx context.Context, l *Line, now time.Time) error {
 		return fmt.Errorf("%w: op: %q is not %s or %s", ErrInvalidLine, l.Op, OpUpsert, OpRemove)
 	}
 	f := key[:fieldLen]
-	old, err := deltaScript.Run(ctx, r.rdb, nil, r.prefix, op, string(f), string(key), string(record), string(card)).Text()
+	old, err := deltaScript.Run(ctx, r.rdb, r.scriptKeys(), r.prefix, op, string(f), string(key), string(record), string(card)).Text()
 	if err != nil {
 		return err
 	}

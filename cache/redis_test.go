@@ -77,11 +77,6 @@ func load(t *testing.T, r *cache.Redis, path string, opt cache.LoadOptions) *cac
 	return sum
 }
 
-func newStore(t *testing.T) (*cache.Redis, *redis.Client) {
-	rdb, prefix := cachetest.Redis(t)
-	return cache.NewRedis(rdb, keyer, prefix), rdb
-}
-
 func lookup(t *testing.T, e gateway.Eligibility, typ gateway.CredentialType, value string) (*gateway.Person, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -89,8 +84,10 @@ func lookup(t *testing.T, e gateway.Eligibility, typ gateway.CredentialType, val
 	return e.Lookup(ctx, gateway.Credential{Type: typ, Value: value})
 }
 
-func TestLoadThenLookupByIDAndCard(t *testing.T) {
-	r, _ := newStore(t)
+func TestLoadThenLookupByIDAndCard(t *testing.T) { onEachRedis(t, testLoadThenLookupByIDAndCard) }
+
+func testLoadThenLookupByIDAndCard(t *testing.T, b backend) {
+	r, _ := b.store(t)
 	tier := cache.NewTier(r, cache.TierOptions{})
 	if _, err := lookup(t, tier, gateway.CredentialIDCard, idOf(1)); !isReason(err, gateway.ReasonEligibilityUnavailable) {
 		t.Fatalf("before any load: %v, want ELIGIBILITY_UNAVAILABLE", err)
@@ -131,14 +128,13 @@ func TestLoadThenLookupByIDAndCard(t *testing.T) {
 }
 
 // TestNoPlainIDNumberInRedis: the keys and values hold HMACs and masked names only.
-func TestNoPlainIDNumberInRedis(t *testing.T) {
-	r, rdb := newStore(t)
+func TestNoPlainIDNumberInRedis(t *testing.T) { onEachRedis(t, testNoPlainIDNumberInRedis) }
+
+func testNoPlainIDNumberInRedis(t *testing.T, b backend) {
+	r, rdb := b.store(t)
 	load(t, r, writeSnapshot(t, persons(0, 20, "a")), cache.LoadOptions{})
 	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := allKeys(t, rdb, "*")
 	var dump strings.Builder
 	for _, k := range keys {
 		dump.WriteString(k)
@@ -158,7 +154,11 @@ func TestNoPlainIDNumberInRedis(t *testing.T) {
 }
 
 func TestStrictLoadAbortsAndKeepsTheCurrentVersion(t *testing.T) {
-	r, rdb := newStore(t)
+	onEachRedis(t, testStrictLoadAbortsAndKeepsTheCurrentVersion)
+}
+
+func testStrictLoadAbortsAndKeepsTheCurrentVersion(t *testing.T, b backend) {
+	r, rdb := b.store(t)
 	first := load(t, r, writeSnapshot(t, persons(0, 10, "a")), cache.LoadOptions{})
 	f, err := cache.OpenSnapshot(writeSnapshot(t, persons(0, 10, "b"), `{"id_number":"1"}`))
 	if err != nil {
@@ -178,7 +178,7 @@ func TestStrictLoadAbortsAndKeepsTheCurrentVersion(t *testing.T) {
 		t.Errorf("%+v, %v", p, err)
 	}
 	// The aborted version left no keys behind.
-	if n := len(rdb.Keys(context.Background(), "*:v"+fmt.Sprint(mustInt(first.Version)+1)+":*").Val()); n != 0 {
+	if n := len(allKeys(t, rdb, strings.TrimSuffix(r.MetaKey(fmt.Sprint(mustInt(first.Version)+1)), "meta")+"*")); n != 0 {
 		t.Errorf("%d keys of the aborted version remain", n)
 	}
 }
@@ -194,7 +194,11 @@ func mustInt(s string) int {
 // in-process tier) while B loads; each reader classifies every answer as evidence of A or
 // of B, and once a reader has seen B it must never see A again. The old version expires.
 func TestSwitchIsAtomicUnderConcurrentReaders(t *testing.T) {
-	r, rdb := newStore(t)
+	onEachRedis(t, testSwitchIsAtomicUnderConcurrentReaders)
+}
+
+func testSwitchIsAtomicUnderConcurrentReaders(t *testing.T, be backend) {
+	r, rdb := be.store(t)
 	a := load(t, r, writeSnapshot(t, persons(0, 400, "a")), cache.LoadOptions{})
 	pathB := writeSnapshot(t, persons(200, 600, "b"))
 
@@ -284,7 +288,11 @@ func eventually(t *testing.T, what string, check func() error) {
 // TestDeltaReachesACachedReaderAtOnce: with an hour-long TTL, only the pub/sub announcement
 // can make the in-process tier drop its copy.
 func TestDeltaReachesACachedReaderAtOnce(t *testing.T) {
-	r, _ := newStore(t)
+	onEachRedis(t, testDeltaReachesACachedReaderAtOnce)
+}
+
+func testDeltaReachesACachedReaderAtOnce(t *testing.T, b backend) {
+	r, _ := b.store(t)
 	load(t, r, writeSnapshot(t, persons(0, 10, "a")), cache.LoadOptions{})
 	tier := startTier(t, r, cache.TierOptions{TTL: time.Hour})
 	for _, c := range []gateway.Credential{{Type: gateway.CredentialIDCard, Value: idOf(1)}, {Type: gateway.CredentialSocialCard, Value: cardOf(1)},
@@ -341,7 +349,11 @@ func TestDeltaReachesACachedReaderAtOnce(t *testing.T) {
 // TestDeltasDuringALoadSurviveTheSwitch: a delta that lands while a load is writing applies
 // to the version being loaded too, and the load's older line does not overwrite it.
 func TestDeltasDuringALoadSurviveTheSwitch(t *testing.T) {
-	r, _ := newStore(t)
+	onEachRedis(t, testDeltasDuringALoadSurviveTheSwitch)
+}
+
+func testDeltasDuringALoadSurviveTheSwitch(t *testing.T, b backend) {
+	r, _ := b.store(t)
 	load(t, r, writeSnapshot(t, persons(0, 3000, "a")), cache.LoadOptions{})
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	applied := false

@@ -5,9 +5,21 @@ import "github.com/redis/go-redis/v9"
 // The Lua scripts that make reads and deltas atomic against a version switch: Redis runs a
 // script alone, so a lookup reads the current version's pointer, bucket count and record
 // in one step and never a half-switched mixture. Key names are built inside the scripts
-// from a prefix: this needs one Redis (or a primary with replicas), not Redis Cluster.
+// from the prefix in ARGV[1]; KEYS[1] is always P .. 'current', only so that a cluster
+// client routes the script (a single Redis ignores it).
 //
-// Layout under the prefix P (default "onestop:elig:"):
+// Redis Cluster runs a script only on the node holding its keys' slot, and every key a
+// script touches must be in that slot. So in a cluster the prefix must carry a hash tag
+// (default "{onestop:elig}:"; NewRedisStore refuses a prefix without one): every key of one
+// store, the pub/sub channel included, hashes to one slot. The trade-off: the whole snapshot
+// sits on one shard (10 M persons ≈ 1.7 GiB, see the README), so for eligibility the cluster
+// gives failover, not sharding; the loader's pipelines and the readers all go to that
+// shard's primary. Sharding would need a slot per bucket range and a version pointer on each
+// shard (a switch is then no longer one atomic step: readers would have to pin a version
+// read from one place and find it on every shard). A single Redis keeps the untagged layout
+// below, so existing deployments' keys do not move.
+//
+// Layout under the prefix P (default "onestop:elig:", in a cluster "{onestop:elig}:"):
 //
 //	P current             the version readers use
 //	P loading             the version a load is writing (with a TTL the loader keeps alive)
