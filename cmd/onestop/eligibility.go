@@ -7,7 +7,6 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"onestop/cache"
 	"onestop/gateway"
@@ -30,15 +29,18 @@ func (c *config) eligibility(ctx context.Context, log *slog.Logger, eligMetrics 
 		}
 		elig, persons, nonces = mem, fmt.Sprintf("%d persons in process", mem.Len()), &identity.MemoryNonces{}
 	} else {
-		opt, err := cache.RedisOptions(c.RedisURL)
+		rdb, err := cache.OpenRedis(c.RedisURL, 0)
 		if err != nil {
 			return nil, nil, "", done, err
 		}
-		rdb := redis.NewClient(opt)
+		store, err := cache.NewRedisStore(rdb, keyer, c.RedisPrefix)
+		if err != nil {
+			rdb.Close()
+			return nil, nil, "", done, err
+		}
 		reg.MustRegister(metrics.RedisPool(rdb))
 		ctx, cancel := context.WithCancel(ctx)
 		done = func() { cancel(); rdb.Close() }
-		store := cache.NewRedis(rdb, keyer, c.RedisPrefix)
 		if c.Snapshot != "" {
 			if err := loadIfEmpty(ctx, store, c.Snapshot, log); err != nil {
 				done()
@@ -59,6 +61,7 @@ func (c *config) eligibility(ctx context.Context, log *slog.Logger, eligMetrics 
 			log.Warn("Redis holds no eligibility snapshot: every person is refused as ELIGIBILITY_UNAVAILABLE until `onestop snapshot load` runs")
 		}
 		elig, persons = tier, fmt.Sprintf("Redis version %q, %d persons", st.Current, st.Persons)
+		// One key a nonce and only SET NX: in a cluster the nonces spread over every shard.
 		nonces = identity.RedisNonces{Client: rdb, Prefix: "onestop:voucher-nonce:"}
 	}
 	resolver := identity.Resolver{}

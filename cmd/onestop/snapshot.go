@@ -23,9 +23,9 @@ type redisConfig struct {
 }
 
 func (c *redisConfig) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL of the eligibility cache")
+	fs.StringVar(&c.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL of the eligibility cache; a Redis Cluster: redis+cluster://host:port?addr=host2:port")
 	fs.StringVar(&c.PersonKeySecret, "person-key-secret", "", "secret keying the hash of ID numbers: the gateway's own")
-	fs.StringVar(&c.Prefix, "redis-prefix", cache.DefaultPrefix, "key prefix of the eligibility cache")
+	fs.StringVar(&c.Prefix, "redis-prefix", "", "key prefix of the eligibility cache (default "+cache.DefaultPrefix+"; in a Redis Cluster "+cache.ClusterDefaultPrefix+", and it needs a {hash tag})")
 }
 
 // open completes the flags from ONESTOP_* variables and connects. Loads and status calls
@@ -37,13 +37,16 @@ func (c *redisConfig) open(fs *pflag.FlagSet, needSecret bool) (*cache.Redis, re
 	if needSecret && len(c.PersonKeySecret) < 16 {
 		return nil, nil, errors.New("--person-key-secret (or ONESTOP_PERSON_KEY_SECRET), at least 16 characters, is required: it must be the gateway's")
 	}
-	opt, err := cache.RedisOptions(c.RedisURL)
+	rdb, err := cache.OpenRedis(c.RedisURL, 30*time.Second)
 	if err != nil {
 		return nil, nil, err
 	}
-	opt.ReadTimeout, opt.WriteTimeout = 30*time.Second, 30*time.Second
-	rdb := redis.NewClient(opt)
-	return cache.NewRedis(rdb, cache.NewKeyer(c.PersonKeySecret), c.Prefix), rdb, nil
+	r, err := cache.NewRedisStore(rdb, cache.NewKeyer(c.PersonKeySecret), c.Prefix)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return r, rdb, nil
 }
 
 func snapshotCmd() *cobra.Command {
@@ -185,7 +188,7 @@ func snapshotStatusCmd() *cobra.Command {
 			if st.Loading != "" {
 				fmt.Fprintf(w, "loading now      version %s\n", st.Loading)
 			}
-			fmt.Fprintf(w, "redis memory     %s (the whole server)\n", bytesIEC(st.MemoryBytes))
+			fmt.Fprintf(w, "redis memory     %s (the whole server; in a Redis Cluster, the node holding the snapshot)\n", bytesIEC(st.MemoryBytes))
 			return nil
 		},
 	}

@@ -61,13 +61,21 @@ func PostgresPool(pool *pgxpool.Pool) prometheus.Collector {
 	}}
 }
 
-// RedisPool collects the eligibility cache's connection pool (onestop_redis_pool_*).
-// Timeouts are the alarming one: RedisOptions bounds the wait for a connection at 300ms, so
-// each is a lookup that went to the fallback or failed.
-func RedisPool(rdb *redis.Client) prometheus.Collector {
+// RedisPool collects the eligibility cache's connection pool (onestop_redis_pool_*), of one
+// Redis or of a Redis Cluster client (its pools summed over the nodes). Timeouts are the
+// alarming one: OpenRedis bounds the wait for a connection at 300ms, so each is a lookup
+// that went to the fallback or failed.
+func RedisPool(rdb redis.UniversalClient) prometheus.Collector {
 	const p = "onestop_redis_pool_"
 	type st = *redis.PoolStats
-	size := float64(rdb.Options().PoolSize)
+	var size float64
+	switch c := rdb.(type) {
+	case *redis.Client:
+		size = float64(c.Options().PoolSize)
+	case *redis.ClusterClient:
+		// Each node has a pool of this size; how many nodes varies with the cluster.
+		size = float64(c.Options().PoolSize)
+	}
 	return &poolCollector[st]{read: rdb.PoolStats, stats: []stat[st]{
 		counter(p+"hits_total", "Times an idle connection was found in the pool.", func(x st) float64 { return float64(x.Hits) }),
 		counter(p+"misses_total", "Times no idle connection was found in the pool.", func(x st) float64 { return float64(x.Misses) }),
@@ -77,6 +85,6 @@ func RedisPool(rdb *redis.Client) prometheus.Collector {
 		counter(p+"stale_conns_total", "Stale connections removed from the pool.", func(x st) float64 { return float64(x.StaleConns) }),
 		gauge(p+"total_conns", "Connections in the pool.", func(x st) float64 { return float64(x.TotalConns) }),
 		gauge(p+"idle_conns", "Idle connections in the pool.", func(x st) float64 { return float64(x.IdleConns) }),
-		gauge(p+"max_conns", "The pool's maximum size (PoolSize).", func(st) float64 { return size }),
+		gauge(p+"max_conns", "The pool's maximum size (PoolSize; in a Redis Cluster, of each node's pool).", func(st) float64 { return size }),
 	}}
 }
