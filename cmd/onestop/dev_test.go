@@ -263,7 +263,7 @@ func TestMigrate(t *testing.T) {
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetArgs([]string{"migrate", "--postgres-url", ledgertest.SchemaURL(t, schema)})
-		if err := root.Execute(); err != nil || !strings.Contains(out.String(), "ledger schema at version 5") { // 001 settlements, 002 outbox, 003 its dead-letter index, 004 statement indexes, 005 fraud checks
+		if err := root.Execute(); err != nil || !strings.Contains(out.String(), "ledger schema at version 6") { // 001 settlements, 002 outbox, 003 its dead-letter index, 004 statement indexes, 005 fraud checks, 006 monthly partitions
 			t.Fatalf("migrate: %v\n%s", err, out.String())
 		}
 	}

@@ -230,7 +230,11 @@ func serveCmd() *cobra.Command {
 					return fmt.Errorf("migrate: %w", err)
 				}
 			}
-			return run(ctx, &c, ledger.NewPostgres(pool), cmd.ErrOrStderr(), metrics.PostgresPool(pool))
+			l := ledger.NewPostgres(pool)
+			kctx, stopKeeping := context.WithCancel(ctx)
+			defer stopKeeping()
+			go l.KeepPartitions(kctx, slog.New(api.MaskingHandler(slog.NewTextHandler(cmd.ErrOrStderr(), nil))))
+			return run(ctx, &c, l, cmd.ErrOrStderr(), metrics.PostgresPool(pool))
 		},
 	}
 	c.flags(cmd.Flags(), false)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -63,7 +64,11 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
 
 // Migrate applies the embedded migrations (github.com/jackc/tern), holding tern's advisory
 // lock so several gateways starting at once migrate once.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error { return MigrateTo(ctx, pool, -1) }
+
+// MigrateTo migrates up or down to version (-1: the latest), running the down sections
+// on the way down.
+func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int32) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -80,7 +85,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := m.LoadMigrations(sub); err != nil {
 		return err
 	}
-	return m.Migrate(ctx)
+	if version < 0 {
+		return m.Migrate(ctx)
+	}
+	return m.MigrateTo(ctx, version)
 }
 
 func (l *Postgres) Settle(ctx context.Context, key gateway.SettleKey, split func(gateway.Position) (*gateway.Settlement, error)) (*gateway.Settlement, bool, error) {
@@ -111,7 +119,7 @@ func (l *Postgres) settleOnce(ctx context.Context, key gateway.SettleKey, split 
 	b.Queue(`begin`)
 	b.Queue(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey(key.PersonKey, key.Year))
 	var existingID, existingHash string
-	b.Queue(`select id::text, request_hash from settlements where institution_id = $1 and request_id = $2`,
+	b.Queue(`select settlement_id::text, request_hash from settlement_requests where institution_id = $1 and request_id = $2`,
 		key.InstitutionID, key.RequestID).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(&existingID, &existingHash)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -177,6 +185,8 @@ func QueueSettlement(b *pgx.Batch, st *gateway.Settlement) error {
 		a := st.Receipt.AdmissionDate.String()
 		admission = &a
 	}
+	b.Queue(`insert into settlement_requests (institution_id, request_id, settlement_id, request_hash, settled_at)
+		values ($1, $2, $3, $4, $5)`, st.InstitutionID, st.RequestID, st.ID, st.RequestHash, st.SettledAt)
 	b.Queue(`insert into settlements (id, institution_id, request_id, request_hash, person_key, year, settle_date,
 		med_type, settled_at, total, policy_scope, fund_total, hospital, account, cash, receipt, bill_fingerprint, admission_date)
 		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, nullif($17, ''), $18::date)`,
@@ -294,9 +304,9 @@ func queueHistory(b *pgx.Batch, pos *gateway.Position, personKey string, q gatew
 	b.Queue(`select id::text, institution_id, request_id, coalesce(bill_fingerprint, ''), med_type,
 			coalesce(admission_date, settle_date), settle_date, settled_at
 		from settlements
-		where person_key = $1 and cancelled_at is null
+		where person_key = $1 and cancelled_at is null and settled_at >= $5
 			and ((settled_at >= $2 and bill_fingerprint is not null) or (med_type = $4 and settle_date >= $3))`,
-		personKey, since, stays, policy.Inpatient).Query(func(rows pgx.Rows) error {
+		personKey, since, stays, policy.Inpatient, historyFloor(q)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var h gateway.PastSettlement
 			var admission, settled time.Time
@@ -308,6 +318,20 @@ func queueHistory(b *pgx.Batch, pos *gateway.Position, personKey string, q gatew
 		}
 		return rows.Err()
 	})
+}
+
+// historyFloor bounds the history's settled_at from below, so that the person's settlements
+// are read from the months that can matter only (the partitions before it are pruned): the
+// repeated-bill window's start, or a day before the earliest stay that may overlap (a stay
+// is settled on or after its last day).
+func historyFloor(q gateway.HistoryQuery) time.Time {
+	floor := q.SettledSince
+	if !q.StaysEndingFrom.IsZero() {
+		if stays := q.StaysEndingFrom.AsTime().Add(-48 * time.Hour); floor.IsZero() || stays.Before(floor) {
+			floor = stays
+		}
+	}
+	return floor
 }
 
 func (l *Postgres) Position(ctx context.Context, personKey string, year int, accountSince time.Time) (gateway.Position, error) {
@@ -322,7 +346,7 @@ func (l *Postgres) Position(ctx context.Context, personKey string, year int, acc
 
 func (l *Postgres) Find(ctx context.Context, institutionID, requestID string) (*gateway.Settlement, error) {
 	var id string
-	err := l.pool.QueryRow(ctx, `select id::text from settlements where institution_id = $1 and request_id = $2`, institutionID, requestID).Scan(&id)
+	err := l.pool.QueryRow(ctx, `select settlement_id::text from settlement_requests where institution_id = $1 and request_id = $2`, institutionID, requestID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, gateway.Errorf(gateway.ErrSettlementNotFound, "request_id", "no settlement for request %q", requestID)
 	}
@@ -369,7 +393,8 @@ func (l *Postgres) get(ctx context.Context, tx batcher, id string) (*gateway.Set
 	b.Queue(`select s.institution_id, s.request_id, s.request_hash, s.person_key, s.year, s.settled_at, s.total,
 		s.policy_scope, s.fund_total, s.hospital, s.account, s.cash, s.receipt, s.cancelled_at,
 		c.request_id, c.reason, c.cancelled_at
-		from settlements s left join cancellations c on c.settlement_id = s.id where s.id = $1`, id).QueryRow(func(row pgx.Row) error {
+		from settlements s left join cancellations c on c.settlement_id = s.id
+		where s.id = $1 and s.settled_at = (select settled_at from settlement_requests where settlement_id = $1)`, id).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&st.InstitutionID, &st.RequestID, &st.RequestHash, &st.PersonKey, &st.Year, &st.SettledAt,
 			&st.Total, &st.PolicyScope, &st.FundTotal, &st.Hospital, &st.Account, &st.Cash, &receipt, &cancelledAt,
 			&cancel.requestID, &cancel.reason, &cancel.at)
@@ -440,7 +465,8 @@ func (l *Postgres) cancelOnce(ctx context.Context, c gateway.CancelKey) (*gatewa
 	var year int
 	b := &pgx.Batch{}
 	b.Queue(`begin`)
-	b.Queue(`select institution_id, person_key, year, cancelled_at is not null from settlements where id = $1 for update`,
+	b.Queue(`select institution_id, person_key, year, cancelled_at is not null from settlements
+		where id = $1 and settled_at = (select settled_at from settlement_requests where settlement_id = $1) for update`,
 		c.SettlementID).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(&inst, &personKey, &year, &cancelled)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -480,7 +506,8 @@ func (l *Postgres) cancelOnce(ctx context.Context, c gateway.CancelKey) (*gatewa
 	at := l.clock.now()
 	b = &pgx.Batch{}
 	b.Queue(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey(personKey, year))
-	b.Queue(`update settlements set cancelled_at = $2 where id = $1 and cancelled_at is null`, c.SettlementID, at)
+	b.Queue(`update settlements set cancelled_at = $2
+		where id = $1 and settled_at = (select settled_at from settlement_requests where settlement_id = $1) and cancelled_at is null`, c.SettlementID, at)
 	b.Queue(`insert into cancellations (settlement_id, institution_id, request_id, reason, cancelled_at) values ($1, $2, $3, $4, $5)`,
 		c.SettlementID, c.InstitutionID, c.RequestID, c.Reason, at)
 	// The agencies told of the settlement are told of its cancellation, in the same
@@ -541,4 +568,29 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// PartitionsAhead is how many months of settlement partitions are kept created ahead of
+// now: a gateway that stays down past that still settles (into the default partition).
+const PartitionsAhead = 3
+
+// KeepPartitions creates the coming months' settlement partitions now and then every 12
+// hours until ctx ends; failures are logged and retried at the next round (the default
+// partition takes the rows meanwhile).
+func (l *Postgres) KeepPartitions(ctx context.Context, log *slog.Logger) {
+	for {
+		var made int
+		if err := l.pool.QueryRow(ctx, `select onestop_settlement_partitions(now(), $1)`, PartitionsAhead).Scan(&made); err != nil {
+			if ctx.Err() == nil {
+				log.Error("creating the coming months' settlement partitions failed (is the ledger migrated?)", "err", err)
+			}
+		} else if made > 0 {
+			log.Info("settlement partitions created", "months", made)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(12 * time.Hour):
+		}
+	}
 }

@@ -2,6 +2,10 @@
 -- their fund payments and delivered outbox rows, spread over 100,000 persons.
 -- psql: psql -v start=1 -v n=1000000 -f fill.sql (ledgerfill runs the same text)
 \set ON_ERROR_STOP on
+insert into settlement_requests (institution_id, request_id, settlement_id, request_hash, settled_at)
+select 'BULK', 'bulk-' || g, ('018f0000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, md5(g::text),
+  timestamptz '2026-01-01' + (g % 320) * interval '1 day'
+from generate_series(:start, :start + :n - 1) g;
 insert into settlements (id, institution_id, request_id, request_hash, person_key, year, settle_date, med_type, settled_at,
   total, policy_scope, fund_total, hospital, account, cash, receipt)
 select ('018f0000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'BULK', 'bulk-' || g, md5(g::text),

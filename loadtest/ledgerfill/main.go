@@ -42,7 +42,12 @@ func main() {
 		log.Fatal(err)
 	}
 	// fill.sql is written for psql (:start, :n); the same text runs here with the values in.
-	body := fillSQL[strings.Index(fillSQL, "insert into settlements"):]
+	body := fillSQL[strings.Index(fillSQL, "insert into settlement_requests"):]
+	// The history's months get their partitions; without them it would all land in the
+	// default partition.
+	if _, err := pool.Exec(ctx, `select onestop_settlement_partitions('2026-01-01', 3)`); err != nil {
+		log.Fatal(err)
+	}
 	t0 := time.Now()
 	for done := 0; done < *n; done += *chunk {
 		k := min(*chunk, *n-done)
