@@ -97,8 +97,8 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (/healthz)")
 	fs.StringVar(&c.Snapshot, "snapshot", "", "eligibility snapshot, JSON Lines or CSV (with --redis: loaded into Redis at start when it holds none)")
-	fs.StringVar(&c.RedisURL, "redis", "", "Redis URL of the eligibility cache and e-voucher nonces, e.g. redis://127.0.0.1:6379/0")
-	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "key prefix of the eligibility cache (default "+cache.DefaultPrefix+"; onestop dev: onestop-dev:elig:)")
+	fs.StringVar(&c.RedisURL, "redis", "", "Redis URL of the eligibility cache and e-voucher nonces, e.g. redis://127.0.0.1:6379/0; a Redis Cluster: redis+cluster://host1:6379?addr=host2:6379")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "key prefix of the eligibility cache (default "+cache.DefaultPrefix+", in a Redis Cluster "+cache.ClusterDefaultPrefix+" — there it needs a {hash tag}; onestop dev: onestop-dev:elig:)")
 	fs.StringVar(&c.VoucherIssuers, "voucher-issuers", "", "YAML of e-voucher issuers' Ed25519 public keys; without it e-vouchers are refused (dev: the demo issuer)")
 	fs.DurationVar(&c.Freshness, "eligibility-freshness", 48*time.Hour, "eligibility records older than this are still used but marked stale; 0 = never")
 	fs.StringVar(&c.AgenciesURL, "agencies-url", "", "base URL where every agency answers at /agencies/<name> (an agency simulator)")
@@ -337,6 +337,9 @@ func (c *config) useDemo() error {
 		// Its own keys: the demo's persons, keyed by the published dev secret, must never
 		// mix with a real snapshot on a shared Redis.
 		c.RedisPrefix = "onestop-dev:elig:"
+		if cache.IsClusterURL(c.RedisURL) {
+			c.RedisPrefix = "{onestop-dev:elig}:" // one hash slot, as a cluster store needs
+		}
 	}
 	return nil
 }
