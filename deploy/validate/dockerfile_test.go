@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -19,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"google.golang.org/grpc"
@@ -28,122 +30,100 @@ import (
 
 const repoRoot = "../.."
 
-// instruction is one Dockerfile instruction, continuation lines joined.
-type instruction struct {
-	cmd  string // upper case: FROM, RUN, …
-	args string
-	line int
+// dockerfile is the top-level Dockerfile as BuildKit reads it: its own parser, its
+// instruction parsing (flags of FROM, RUN --mount, HEALTHCHECK, exec forms) and the lint
+// rules that run there. What `docker build` would refuse or warn about fails here.
+type dockerfile struct {
+	stages []instructions.Stage
 }
 
-// parseDockerfile reads the top-level Dockerfile the way its syntax reads: '#' lines are
-// comments (also inside a continued instruction), a trailing '\' continues the line.
-func parseDockerfile(t *testing.T) []instruction {
+func parseDockerfile(t *testing.T) dockerfile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	f, err := os.Open(filepath.Join(repoRoot, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []instruction
-	var cur strings.Builder
-	start := 0
-	for i, line := range strings.Split(string(data), "\n") {
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		if cur.Len() == 0 {
-			start = i + 1
-		}
-		more := strings.HasSuffix(trimmed, "\\")
-		cur.WriteString(strings.TrimSuffix(trimmed, "\\"))
-		if more {
-			cur.WriteString(" ")
-			continue
-		}
-		cmd, args, _ := strings.Cut(cur.String(), " ")
-		out = append(out, instruction{strings.ToUpper(cmd), strings.TrimSpace(args), start})
-		cur.Reset()
+	defer f.Close()
+	res, err := parser.Parse(f)
+	if err != nil {
+		t.Fatalf("Dockerfile: %v", err)
 	}
-	if cur.Len() > 0 {
-		t.Fatal("Dockerfile ends inside a continued instruction")
+	for _, w := range res.Warnings {
+		t.Errorf("Dockerfile: %s", w.Short)
 	}
-	return out
+	lint := linter.New(&linter.Config{Warn: func(rule, _, url, msg string, loc []parser.Range) {
+		t.Errorf("Dockerfile line %v: %s: %s (%s)", loc, rule, msg, url)
+	}})
+	stages, _, err := instructions.Parse(res.AST, lint)
+	if err != nil {
+		t.Fatalf("Dockerfile: %v", err)
+	}
+	return dockerfile{stages}
 }
 
-func execForm(t *testing.T, in instruction, s string) []string {
-	t.Helper()
-	var v []string
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		t.Fatalf("Dockerfile line %d: %s %s is not in exec form (a JSON array): the image has no shell", in.line, in.cmd, s)
+// final returns the commands of the last stage: the image.
+func (d dockerfile) final() []instructions.Command { return d.stages[len(d.stages)-1].Commands }
+
+func find[C instructions.Command](cmds []instructions.Command) (C, bool) {
+	var zero C
+	for i := len(cmds) - 1; i >= 0; i-- { // the last one wins, as in Docker
+		if c, ok := cmds[i].(C); ok {
+			return c, true
+		}
 	}
-	return v
+	return zero, false
 }
 
-// dockerfileHealthcheck is the image's HEALTHCHECK command, exec form.
+// dockerfileHealthcheck is the image's HEALTHCHECK command, exec form, without "CMD".
 func dockerfileHealthcheck(t *testing.T) []string {
 	t.Helper()
-	for _, in := range parseDockerfile(t) {
-		if in.cmd == "HEALTHCHECK" {
-			_, cmd, ok := strings.Cut(in.args, "CMD ")
-			if !ok {
-				t.Fatalf("line %d: HEALTHCHECK without CMD", in.line)
-			}
-			return execForm(t, in, cmd)
-		}
+	hc, ok := find[*instructions.HealthCheckCommand](parseDockerfile(t).final())
+	if !ok || len(hc.Health.Test) < 2 || hc.Health.Test[0] != "CMD" {
+		t.Fatalf("HEALTHCHECK %+v: want the exec form (CMD [...]): the image has no shell", hc)
 	}
-	t.Fatal("no HEALTHCHECK")
-	return nil
+	return hc.Health.Test[1:]
 }
 
 var pinnedTag = regexp.MustCompile(`^[^:@]+:[^:]+$`)
 
 func TestDockerfile(t *testing.T) {
-	ins := parseDockerfile(t)
-	var froms []instruction
-	final := -1
-	for i, in := range ins {
-		if in.cmd == "FROM" {
-			froms = append(froms, in)
-			final = i
-		}
+	d := parseDockerfile(t)
+	if len(d.stages) != 2 {
+		t.Fatalf("%d stages, want a builder and the final image", len(d.stages))
 	}
-	if len(froms) != 2 {
-		t.Fatalf("%d stages, want a builder and the final image", len(froms))
-	}
-	image := func(in instruction) string {
-		f := strings.Fields(in.args)
-		for len(f) > 0 && strings.HasPrefix(f[0], "--") {
-			f = f[1:]
-		}
-		return f[0]
-	}
-	if img := image(froms[0]); !strings.HasPrefix(img, "golang:1.26") || !pinnedTag.MatchString(img) || strings.HasSuffix(img, ":latest") {
+	if img := d.stages[0].BaseName; !strings.HasPrefix(img, "golang:1.26") || !pinnedTag.MatchString(img) || strings.HasSuffix(img, ":latest") {
 		t.Errorf("builder %q: want a pinned golang:1.26 tag", img)
 	}
-	if img := image(froms[1]); img != "gcr.io/distroless/static-debian12:nonroot" {
+	if img := d.stages[1].BaseName; img != "gcr.io/distroless/static-debian12:nonroot" {
 		t.Errorf("final image %q, want gcr.io/distroless/static-debian12:nonroot", img)
 	}
-
-	got := map[string]instruction{}
-	for _, in := range ins[final:] {
-		got[in.cmd] = in
+	cmds := d.final()
+	if cp, ok := find[*instructions.CopyCommand](cmds); !ok || cp.From != d.stages[0].Name || !slices.Equal(cp.SourcePaths, []string{"/out/onestop"}) || cp.DestPath != "/onestop" {
+		t.Errorf("the final stage's COPY %+v: want /out/onestop from the builder to /onestop", cp)
 	}
-	if u := got["USER"].args; !regexp.MustCompile(`^[1-9][0-9]*(:[0-9]+)?$`).MatchString(u) {
-		t.Errorf("USER %q: want a numeric non-root uid, which Kubernetes' runAsNonRoot can verify", u)
+	if u, _ := find[*instructions.UserCommand](cmds); u == nil || !regexp.MustCompile(`^[1-9][0-9]*(:[0-9]+)?$`).MatchString(u.User) {
+		t.Errorf("USER %+v: want a numeric non-root uid, which Kubernetes' runAsNonRoot can verify", u)
 	}
-	if e := execForm(t, got["ENTRYPOINT"], got["ENTRYPOINT"].args); !slices.Equal(e, []string{"/onestop"}) {
-		t.Errorf("ENTRYPOINT %v", e)
+	if e, _ := find[*instructions.EntrypointCommand](cmds); e == nil || e.PrependShell || !slices.Equal(e.CmdLine, []string{"/onestop"}) {
+		t.Errorf("ENTRYPOINT %+v, want [\"/onestop\"]", e)
 	}
-	if c := execForm(t, got["CMD"], got["CMD"].args); !slices.Equal(c, []string{"serve"}) {
-		t.Errorf("CMD %v, want [serve]", c)
+	if c, _ := find[*instructions.CmdCommand](cmds); c == nil || c.PrependShell || !slices.Equal(c.CmdLine, []string{"serve"}) {
+		t.Errorf("CMD %+v, want [\"serve\"]", c)
 	}
-	if p := strings.Fields(got["EXPOSE"].args); !slices.Contains(p, "9090") || !slices.Contains(p, "8080") {
-		t.Errorf("EXPOSE %v, want 9090 and 8080", p)
+	if e, _ := find[*instructions.ExposeCommand](cmds); e == nil || !slices.Contains(e.Ports, "9090") || !slices.Contains(e.Ports, "8080") {
+		t.Errorf("EXPOSE %+v, want 9090 and 8080", e)
 	}
-	env := got["ENV"].args
-	for _, want := range []string{"ONESTOP_GRPC_ADDR=:9090", "ONESTOP_HTTP_ADDR=:8080"} {
-		if !strings.Contains(env, want) {
-			t.Errorf("ENV %q lacks %s: the gateway's loopback defaults are unreachable from outside a container", env, want)
+	env := map[string]string{}
+	for _, c := range cmds {
+		if e, ok := c.(*instructions.EnvCommand); ok {
+			for _, kv := range e.Env {
+				env[kv.Key] = kv.Value
+			}
+		}
+	}
+	for k, v := range map[string]string{"ONESTOP_GRPC_ADDR": ":9090", "ONESTOP_HTTP_ADDR": ":8080"} {
+		if env[k] != v {
+			t.Errorf("ENV %s=%q, want %q: the gateway's loopback defaults are unreachable from outside a container", k, env[k], v)
 		}
 	}
 	hc := dockerfileHealthcheck(t)
@@ -158,20 +138,16 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// buildCommand is the shell command of the RUN that builds the binary, its --mount options
-// (BuildKit's, not the shell's) removed.
+// buildCommand is the shell command of the builder's RUN that runs go build (its --mount
+// flags are BuildKit's, parsed apart from the command).
 func buildCommand(t *testing.T) string {
 	t.Helper()
-	for _, in := range parseDockerfile(t) {
-		if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
-			f := strings.Fields(in.args)
-			for len(f) > 0 && strings.HasPrefix(f[0], "--") {
-				f = f[1:]
-			}
-			return strings.Join(f, " ")
+	for _, c := range parseDockerfile(t).stages[0].Commands {
+		if r, ok := c.(*instructions.RunCommand); ok && r.PrependShell && strings.Contains(strings.Join(r.CmdLine, " "), "go build") {
+			return strings.Join(strings.Fields(strings.Join(r.CmdLine, " ")), " ")
 		}
 	}
-	t.Fatal("no RUN with go build")
+	t.Fatal("no RUN with go build in the builder stage")
 	return ""
 }
 
