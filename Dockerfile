@@ -25,7 +25,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 
 # distroless/static rather than scratch: it already holds what scratch would need added by
 # hand — CA certificates (TLS to managed Postgres and Redis), /etc/passwd with the nonroot
-# user, tzdata, a writable /tmp owned by nobody — and Debian's security updates for them.
+# user, tzdata, /tmp — and Debian's security updates for them.
 # No shell, no package manager: the binary is the only program in the image.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/onestop /onestop

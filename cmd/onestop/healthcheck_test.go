@@ -116,4 +116,10 @@ func TestHealthcheckTLS(t *testing.T) {
 	if code, _, _ := runHealthcheck(t, "--addr", addr, "--timeout", "500ms"); code != 1 {
 		t.Errorf("plaintext to a TLS gateway: exit %d, want 1", code)
 	}
+	// The image's HEALTHCHECK gives --addr only: a TLS gateway's container sets the rest in
+	// its environment (Dockerfile).
+	t.Setenv("ONESTOP_TLS_CA", ca)
+	if code, _, stderr := runHealthcheck(t, "--addr", addr); code != 0 {
+		t.Errorf("ONESTOP_TLS_CA: exit %d, %s", code, stderr)
+	}
 }
