@@ -46,7 +46,6 @@ func ReadSnapshotCSV(r io.Reader, each func(n int, l *Line) error) ([]LineError,
 		if errors.Is(err, io.EOF) {
 			return bad, nil
 		}
-		n, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -55,6 +54,9 @@ func ReadSnapshotCSV(r io.Reader, each func(n int, l *Line) error) ([]LineError,
 			}
 			return bad, err
 		}
+		// Only after a good Read: FieldPos panics on a record the reader did not return
+		// (found by FuzzSnapshotLines: an unterminated quote at the end of the file).
+		n, _ := cr.FieldPos(0)
 		if len(rec) != len(csvHeader) {
 			bad = append(bad, LineError{Line: n, Err: fmt.Errorf("%d fields, want %d", len(rec), len(csvHeader))})
 			continue
