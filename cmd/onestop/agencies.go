@@ -133,7 +133,7 @@ func (c *config) dispatch(ctx context.Context, l gateway.Ledger, agencies map[st
 	for name, a := range agencies {
 		posters[name] = a
 	}
-	d := dispatch.New(store, posters, dispatch.Config{Batch: c.OutboxBatch, Workers: c.OutboxWorkers}, log, dispatch.NewMetrics(reg))
+	d := dispatch.New(store, posters, dispatch.Config{Batch: c.OutboxBatch, Workers: c.OutboxWorkers, Lease: c.OutboxLease}, log, dispatch.NewMetrics(reg))
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(dctx) }()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"onestop/gateway/policy"
 	"slices"
 	"strings"
 	"sync"
@@ -322,5 +323,26 @@ func TestDevDeliversToItsAgencies(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("dev stopped with %v", err)
+	}
+}
+
+// TestDemoPoliciesFollowTheYear: after New Year the demo still has a policy for today —
+// each demo policy copied for the later years, which load as one valid set.
+func TestDemoPoliciesFollowTheYear(t *testing.T) {
+	c := &config{DataDir: t.TempDir()}
+	if err := c.useDemo(); err != nil {
+		t.Fatal(err)
+	}
+	if err := demoPoliciesUpTo(c.Policies, demoPolicyYear+2); err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.LoadDir(c.Policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, y := range []int{demoPolicyYear, demoPolicyYear + 1, demoPolicyYear + 2} {
+		if _, err := set.Select("320400", policy.Date{Year: y, Month: 6, Day: 15}); err != nil {
+			t.Errorf("no demo policy for %d: %v", y, err)
+		}
 	}
 }

@@ -78,6 +78,7 @@ type config struct {
 	Pprof            bool          // serve /debug/pprof on the HTTP address
 	OutboxBatch      int           // messages a dispatcher claims at a time
 	OutboxWorkers    int           // deliveries in flight at once
+	OutboxLease      time.Duration // how long a claimed message is this dispatcher's
 	Dispatch         bool          // run the outbox dispatcher in this process
 	DuplicateWindow  time.Duration // hold a repeated bill settled this recently (POSSIBLE_DUPLICATE_BILL)
 	AdminTokenSHA256 string        // admin RPCs (ReloadPolicies); "" = refused
@@ -107,6 +108,7 @@ func (c *config) flags(fs *pflag.FlagSet, dev bool) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug (every call, one line each), info (refusals), warn or error")
 	fs.IntVar(&c.OutboxBatch, "outbox-batch", 64, "outbox messages a dispatcher claims at a time")
 	fs.IntVar(&c.OutboxWorkers, "outbox-workers", 8, "outbox deliveries in flight at once")
+	fs.DurationVar(&c.OutboxLease, "outbox-lease", 30*time.Second, "how long a claimed outbox message is this gateway's; after a crash others wait this long to deliver it (keep it above an agency call's whole retry time)")
 	fs.DurationVar(&c.DuplicateWindow, "duplicate-bill-window", 24*time.Hour, "hold a bill with the same person, institution and items as one settled this recently under another request id (POSSIBLE_DUPLICATE_BILL) until the cashier confirms; 0 = off")
 	fs.BoolVar(&c.Dispatch, "outbox-dispatch", true, "deliver outbox messages from this process; false: only settle (another replica delivers)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on --http-addr (profiling; keep the address private)")
@@ -322,6 +324,9 @@ func (c *config) useDemo() error {
 	if err != nil {
 		return fmt.Errorf("unpacking the demo data: %w", err)
 	}
+	if err := demoPoliciesUpTo(filepath.Join(dir, "policies"), time.Now().Year()); err != nil {
+		return fmt.Errorf("unpacking the demo data: %w", err)
+	}
 	set := func(dst *string, name string) {
 		if *dst == "" {
 			*dst = filepath.Join(dir, name)
@@ -532,4 +537,34 @@ func reloadPolicies(c *policy.Current, log *slog.Logger) (*policy.Set, bool, err
 	}
 	log.Info("policies reloaded", "changed", changed, "policies", strings.Join(loaded, " "))
 	return set, changed, nil
+}
+
+// demoPolicyYear is the year of the embedded demo policies.
+const demoPolicyYear = 2026
+
+// demoPoliciesUpTo copies the demo policies for every year after demoPolicyYear up to year,
+// so that `onestop dev` (the README's first command) still has a policy for bills dated
+// today after New Year: the demo is about the gateway, not about a year's rates.
+func demoPoliciesUpTo(dir string, year int) error {
+	for y := demoPolicyYear + 1; y <= year; y++ {
+		files, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("*-%d.yaml", demoPolicyYear)))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			from, to := fmt.Sprintf("\nyear: %d\n", demoPolicyYear), fmt.Sprintf("\nyear: %d\n", y)
+			if !strings.Contains(string(data), from) {
+				return fmt.Errorf("%s: no %q line", f, strings.TrimSpace(from))
+			}
+			out := strings.TrimSuffix(f, fmt.Sprintf("-%d.yaml", demoPolicyYear)) + fmt.Sprintf("-%d.yaml", y)
+			if err := os.WriteFile(out, []byte(strings.Replace(string(data), from, to, 1)), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
