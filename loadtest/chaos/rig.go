@@ -171,6 +171,9 @@ func setUp(ctx context.Context, opt options, tl tools, logf func(string, ...any)
 		// Four tokens an institution stand for all its cashiers: the per-terminal limit
 		// would throttle the load, not protect anything.
 		"--rate-limit", "0",
+		// Messages a killed gateway had claimed wait out its lease before another delivers
+		// them; 10 s (above an agency call's whole retry time here) keeps the drain short.
+		"--outbox-lease", "10s",
 		"--log-level", "warn",
 	}, filepath.Join(work, "gateway.log"), fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort), logf)
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
