@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -87,8 +88,4 @@ func (s *adminServer) ReloadPolicies(context.Context, *adminv1.ReloadPoliciesReq
 	return resp, nil
 }
 
-var errNoReload = errorString("the gateway was built without a policy reloader")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errNoReload = errors.New("the gateway was built without a policy reloader")
