@@ -205,9 +205,10 @@ func (c *caller) call(ctx context.Context, intended time.Time, measured bool) {
 	n := c.seq.Add(1)
 	req := proto.Clone(c.reqs[int(n)%len(c.reqs)]).(*onestopv1.SettleRequest)
 	req.RequestId = c.opt.RunID + "-" + strconv.FormatInt(n, 36)
-	// The bills go round: from the second round on, each is the same bill again under a new
-	// request id, which the gateway would hold as a possible duplicate (the check still runs).
-	req.ConfirmDuplicate = n > int64(len(c.reqs))
+	// The bills go round, within a run and across runs (--compare's rounds, runs minutes
+	// apart): each is the same bill again under a new request id, which the gateway would
+	// hold as a possible duplicate. Confirmed as a cashier would; the check itself still runs.
+	req.ConfirmDuplicate = true
 	b := c.bills[int(n)%len(c.bills)]
 	cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+b.Token), c.opt.Timeout)
 	defer cancel()
