@@ -291,15 +291,31 @@ func lostAnswerIsRetried(t *testing.T, ctx context.Context, do doFunc, waitFor w
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
 		{URLPattern: "*/v1/settlements", RequestStage: fetch.RequestStageResponse}, // Settle only
+		{URLPattern: "*/interception-probe", RequestStage: fetch.RequestStageRequest},
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var sent []string // the bodies of the settle requests
+	probed := make(chan struct{}, 1)
 	go func() {
 		for ev, err := range paused {
 			if err != nil {
 				return
+			}
+			if strings.HasSuffix(ev.Request.URL, "/interception-probe") {
+				chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonAborted})
+				select {
+				case probed <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			// Only a settle is cut off: a list of today's settlements (GET, same path) that
+			// happens to be in flight must pass, or the settle would go through untouched.
+			if ev.Request.Method != "POST" {
+				chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+				continue
 			}
 			var body strings.Builder
 			for _, e := range ev.Request.PostDataEntries {
@@ -317,6 +333,21 @@ func lostAnswerIsRetried(t *testing.T, ctx context.Context, do doFunc, waitFor w
 		}
 	}()
 	defer chromedp.Call(ctx, fetch.Disable, cdp.Empty{})
+	// Fetch.enable can answer before the interception reaches the page's requests: on a
+	// loaded machine the settle then went through untouched. A request of the page that is
+	// seen paused proves it is in place.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		eval(`fetch('/interception-probe').catch(() => {}), 'sent'`)
+		select {
+		case <-probed:
+		case <-time.After(200 * time.Millisecond):
+			if time.Now().Before(deadline) {
+				continue
+			}
+			t.Fatal("the request interception never took effect")
+		}
+		break
+	}
 
 	do("settle, answer lost", chromedp.KeyEvent(kb.F4))
 	waitFor("the unknown outcome", `document.querySelector('#message.error')?.textContent.includes('同一流水号')`)
