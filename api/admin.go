@@ -34,19 +34,6 @@ type adminOption struct {
 // never a terminal's, and a terminal token is refused there.
 func WithAdmin(a Admin) grpc.ServerOption { return adminOption{a: a} }
 
-func adminConfig(opts []grpc.ServerOption) ([]grpc.ServerOption, *Admin) {
-	var a *Admin
-	rest := opts[:0:0]
-	for _, o := range opts {
-		if ao, ok := o.(adminOption); ok {
-			a = &ao.a
-			continue
-		}
-		rest = append(rest, o)
-	}
-	return rest, a
-}
-
 // adminAuth checks the admin bearer token in constant time.
 func adminAuth(tokenSHA256 string) auth.AuthFunc {
 	want, _ := hex.DecodeString(tokenSHA256)

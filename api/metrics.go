@@ -29,17 +29,3 @@ func WithMetrics(reg prometheus.Registerer) grpc.ServerOption {
 	reg.MustRegister(m)
 	return metricsOption{m: m}
 }
-
-// serverMetrics takes WithMetrics out of opts; nil when it is not there.
-func serverMetrics(opts []grpc.ServerOption) ([]grpc.ServerOption, *grpcprom.ServerMetrics) {
-	var m *grpcprom.ServerMetrics
-	rest := opts[:0:0]
-	for _, o := range opts {
-		if mo, ok := o.(metricsOption); ok {
-			m = mo.m
-			continue
-		}
-		rest = append(rest, o)
-	}
-	return rest, m
-}

@@ -72,17 +72,3 @@ func (l *limiter) bucket(k terminalKey) *rate.Limiter {
 	}
 	return b
 }
-
-// rateLimiter takes RateLimit out of opts; nil when it is not there (or turned off).
-func rateLimiter(opts []grpc.ServerOption) ([]grpc.ServerOption, *limiter) {
-	var l *limiter
-	rest := opts[:0:0]
-	for _, o := range opts {
-		if ro, ok := o.(rateLimitOption); ok {
-			l = ro.l
-			continue
-		}
-		rest = append(rest, o)
-	}
-	return rest, l
-}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"log/slog"
 	"strings"
 
@@ -36,16 +37,24 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 		return strings.HasPrefix(c.FullMethod(), "/onestop.v1.")
 	})
 	streamAuthn := auth.StreamServerInterceptor(authenticate(svc.Directory))
-	opts, admin := adminConfig(opts)
+	opts, admin := takeOption[adminOption](opts)
 	adminToken := ""
 	if admin != nil {
-		adminToken = admin.TokenSHA256
+		adminToken = admin.a.TokenSHA256
 	}
 	onlyAdmin := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
 		return strings.HasPrefix(c.FullMethod(), "/onestop.admin.v1.")
 	})
-	opts, metrics := serverMetrics(opts)
-	opts, limiter := rateLimiter(opts)
+	opts, metricsOpt := takeOption[metricsOption](opts)
+	opts, limiterOpt := takeOption[rateLimitOption](opts)
+	var metrics *grpcprom.ServerMetrics
+	if metricsOpt != nil {
+		metrics = metricsOpt.m
+	}
+	var limit *limiter
+	if limiterOpt != nil {
+		limit = limiterOpt.l
+	}
 	logUnary, logStream := accessLog(log)
 	chain := []grpc.UnaryServerInterceptor{logUnary}
 	streams := []grpc.StreamServerInterceptor{logStream}
@@ -60,9 +69,9 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 	chain = append(chain, recovery.UnaryServerInterceptor(recovered), errorInterceptor(log), selector.UnaryServerInterceptor(authn, onlyOnestop),
 		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(adminAuth(adminToken)), onlyAdmin))
 	streams = append(streams, recovery.StreamServerInterceptor(recovered), errorStreamInterceptor(log), selector.StreamServerInterceptor(streamAuthn, onlyOnestop))
-	if limiter != nil {
-		chain = append(chain, limiter.intercept)
-		streams = append(streams, limiter.stream)
+	if limit != nil {
+		chain = append(chain, limit.intercept)
+		streams = append(streams, limit.stream)
 	}
 	own := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxRequestBytes), grpc.ChainUnaryInterceptor(chain...), grpc.ChainStreamInterceptor(streams...)}
 	srv := grpc.NewServer(append(own, opts...)...)
@@ -72,7 +81,7 @@ func NewServer(svc *gateway.Service, log *slog.Logger, opts ...grpc.ServerOption
 	onestopv1.RegisterCatalogServiceServer(srv, h)
 	onestopv1.RegisterReconciliationServiceServer(srv, h)
 	if admin != nil {
-		adminv1.RegisterAdminServiceServer(srv, &adminServer{a: *admin})
+		adminv1.RegisterAdminServiceServer(srv, &adminServer{a: admin.a})
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
@@ -138,4 +147,20 @@ func (h *handlers) GetEligibility(ctx context.Context, req *onestopv1.GetEligibi
 		return nil, err
 	}
 	return eligibilityResponse(v), nil
+}
+
+// takeOption takes the option of type T out of opts: the options that carry interceptors
+// NewServer must place in its own chain (WithMetrics, RateLimit, WithAdmin) rather than
+// hand to grpc.NewServer. nil when opts has none.
+func takeOption[T grpc.ServerOption](opts []grpc.ServerOption) ([]grpc.ServerOption, *T) {
+	var found *T
+	rest := opts[:0:0]
+	for _, o := range opts {
+		if t, ok := o.(T); ok {
+			found = &t
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest, found
 }
