@@ -37,7 +37,7 @@ func (s *Service) GetEligibility(ctx context.Context, caller Caller, req *Eligib
 	if err := authorize(caller, req.InstitutionID); err != nil {
 		return nil, err
 	}
-	date := today(s.now(), s.Location)
+	date := today(s.now(), s.location())
 	if req.Date != "" {
 		d, err := policy.ParseDate(req.Date)
 		if err != nil {

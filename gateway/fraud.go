@@ -77,10 +77,3 @@ func (s *Service) checkFraud(pc *prepared, history []PastSettlement) error {
 	}
 	return nil
 }
-
-func (s *Service) location() *time.Location {
-	if s.Location == nil {
-		return time.UTC
-	}
-	return s.Location
-}

@@ -186,7 +186,7 @@ type prepared struct {
 
 func (s *Service) prepare(ctx context.Context, caller Caller, req *SettleRequest, storing bool) (*prepared, error) {
 	// 2 validate: the request on its own, and that the terminal may act for the institution.
-	b, err := validate(req, today(s.now(), s.Location), storing)
+	b, err := validate(req, today(s.now(), s.location()), storing)
 	if err != nil {
 		return nil, err
 	}
@@ -515,6 +515,14 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// location is where "today" and statement months are taken; UTC when unset (tests).
+func (s *Service) location() *time.Location {
+	if s.Location == nil {
+		return time.UTC
+	}
+	return s.Location
 }
 
 func firstNonEmpty(a, b string) string {

@@ -295,11 +295,7 @@ func (s *Service) group(institutionID string) (*InstitutionGroup, bool) {
 
 // instant is the start of a local day.
 func (s *Service) instant(d policy.Date) time.Time {
-	loc := s.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, loc)
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, s.location())
 }
 
 // statementRows folds the ledger's sums (any med types) into fund rows and part rows.
