@@ -92,7 +92,7 @@ func TestScaleOut(t *testing.T) {
 	two := saturate(a.grpc, b.grpc)
 	one := saturate(a.grpc)
 	t.Logf("settles/s at saturation: two processes %.0f, one process %.0f (%.2f×), %d-second phases, %d cores",
-		two, one, two/one, int(phase.Seconds()), runtimeCPUs())
+		two, one, two/one, int(phase.Seconds()), runtime.NumCPU())
 
 	// Both dispatchers drain the outbox; each message must reach its agency once.
 	ctx := context.Background()
@@ -201,5 +201,3 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
-
-func runtimeCPUs() int { return runtime.NumCPU() }
