@@ -17,6 +17,9 @@ import (
 // type and the items with their quantities and amounts, in any order, ignoring the request
 // id, dates and free text. Quantities are compared by value ("2" = "2.000").
 func (b *bill) fingerprint() string {
+	if b.print != "" {
+		return b.print
+	}
 	lines := make([]string, len(b.lines))
 	for i, l := range b.lines {
 		lines[i] = l.Code + "\x00" + l.quantity.String() + "\x00" + l.amount.StringFixed(2)
@@ -26,7 +29,8 @@ func (b *bill) fingerprint() string {
 	for _, s := range append([]string{b.req.InstitutionID, b.req.MedType}, lines...) {
 		putString(h, s)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	b.print = hex.EncodeToString(h.Sum(nil))
+	return b.print
 }
 
 // historyQuery asks the ledger for what checkFraud reads.

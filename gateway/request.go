@@ -55,6 +55,7 @@ type bill struct {
 	settleDate policy.Date
 	admission  policy.Date
 	lines      []parsedLine
+	print      string // fingerprint(), once: the fraud check and the stored settlement both need it
 }
 
 type parsedLine struct {
